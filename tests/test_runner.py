@@ -1,0 +1,90 @@
+"""The record format, resume/skip, crash safety and bad configs of the runner and registry."""
+import json, numpy as np, pytest, torch
+from lt_repro.experiments import Config, Registry, run_grid, grid, load_results, summarise, REQUIRED_FIELDS
+from lt_repro.train import crop_flip, SCHEDULES, TensorDL, get_recipe
+from lt_repro.models import resnet32, lenet2d
+
+BASE = dict(experiment='t', dataset='mnist', schedule='cosine', epochs=1, mom=0.0, wd=0.0)
+
+
+def test_record_format_and_skip(tmp_path):
+    cfgs = grid(BASE, seeds=(0,), method=['ce', 'qpower'])
+    r = run_grid(cfgs, root=tmp_path, device='cpu', progress=False)
+    assert r['ran'] == 2 and r['failed'] == 0
+    recs = [json.loads(l) for l in (tmp_path / 't.jsonl').read_text().splitlines()]
+    assert len(recs) == 2
+    for rec in recs:
+        assert set(REQUIRED_FIELDS) <= set(rec)
+        assert 0 <= rec['acc'] <= 100 and len(rec['per_class_acc']) == 10 and rec['train_counts'][0] == 5923
+        assert rec['versions']['torch'] == torch.__version__ and rec['device'].startswith('cpu')
+    assert recs[0]['acc'] > 30                                  # it learned something in one epoch
+    again = run_grid(cfgs, root=tmp_path, device='cpu', progress=False)
+    assert again['ran'] == 0 and again['skipped'] == 2
+    forced = run_grid(cfgs[:1], root=tmp_path, device='cpu', progress=False, force=True)
+    assert forced['ran'] == 1 and len(Registry('t', tmp_path).records()) == 3   # appended, never rewritten
+
+
+def test_crash_leaves_no_record(tmp_path):
+    bad = Config('t', 'mnist', 'crt', {'epochs': 1, 'schedule': 'nope'}, epochs=1, schedule='cosine')
+    r = run_grid([bad], root=tmp_path, device='cpu', progress=False)
+    assert r['failed'] == 1 and not (tmp_path / 't.jsonl').exists()
+
+
+def test_parallel_workers_append_complete_lines(tmp_path):
+    cfgs = grid(BASE, seeds=(0, 1), method=['ce'])
+    r = run_grid(cfgs, root=tmp_path, device='cpu', jobs=2, progress=False)
+    assert r['ran'] == 2
+    assert sorted(x['seed'] for x in Registry('t', tmp_path).records()) == [0, 1]
+
+
+@pytest.mark.parametrize('bad, msg', [
+    (dict(method='focal'), 'unknown method'), (dict(dataset='svhn'), 'unknown dataset'), (dict(epochs=0), 'epochs'),
+    (dict(schedule='step'), 'unknown schedule'), (dict(method='cbrs', params={'q': 1}), 'bad parameters'),
+    (dict(rho=0.5), 'rho'), (dict(model='vit'), 'unknown model'), (dict(experiment='a b'), 'experiment')])
+def test_bad_configs(bad, msg):
+    with pytest.raises(ValueError, match=msg): Config.from_dict(dict(BASE, **bad))
+
+
+def test_missing_and_unknown_fields():
+    with pytest.raises(ValueError, match='missing required'): Config.from_dict({'experiment': 'x'})
+    with pytest.raises(ValueError, match='unknown config fields'): Config.from_dict(dict(BASE, lr_max=1))
+
+
+def test_registry_rejects_partial_records(tmp_path):
+    with pytest.raises(ValueError, match='missing fields'): Registry('t', tmp_path).append({'acc': 1.0})
+    (tmp_path / 'u.jsonl').write_text('{"a": 1}\n{broken\n')
+    with pytest.raises(ValueError, match='not a JSON record'): Registry('u', tmp_path).records()
+
+
+def test_summarise_mean_std(tmp_path):
+    for s, a in [(0, 60.0), (1, 62.0), (2, 64.0)]:
+        c = Config.from_dict(dict(BASE, seed=s))
+        Registry('t', tmp_path).append(dict(c.to_dict(), config_id=c.config_id, acc=a, acc_many=1., acc_medium=1., acc_few=1.,
+                                            per_class_acc=[], train_counts=[], wall_s=0, device='x', commit='x', versions={}, finished_at='x'))
+    s = summarise(load_results('t', tmp_path))
+    assert s.acc_mean.item() == 62.0 and s.acc_std.item() == pytest.approx(2.0) and s.n.item() == 3
+
+
+def test_crop_flip_matches_reference():
+    x = torch.arange(3 * 6 * 6, dtype=torch.float32).view(1, 3, 6, 6).repeat(50, 1, 1, 1)
+    g = torch.Generator().manual_seed(0)
+    out = crop_flip(x, pad=2, generator=g)
+    xp = torch.nn.functional.pad(x[0], (2, 2, 2, 2))
+    crops = {tuple(xp[:, i:i + 6, j:j + 6].flatten().tolist()) for i in range(5) for j in range(5)}
+    crops |= {tuple(xp[:, i:i + 6, j:j + 6].flip(-1).flatten().tolist()) for i in range(5) for j in range(5)}
+    assert all(tuple(o.flatten().tolist()) in crops for o in out)
+    assert len({tuple(o.flatten().tolist()) for o in out}) > 10     # and they vary
+
+
+def test_schedules():
+    assert SCHEDULES['ldam'](161, 200) == 0.01 and SCHEDULES['csa'](181, 200) == 0.01 and SCHEDULES['ldam'](0, 200) == 0.2
+
+
+def test_models():
+    assert sum(p.numel() for p in resnet32(10).parameters()) == 464154
+    m = lenet2d(10); assert m.features(torch.zeros(2, 1, 28, 28)).shape == (2, 2)
+
+
+def test_tensordl_rejects_bad_input():
+    with pytest.raises(ValueError, match='uint8'): TensorDL(np.zeros((4, 8, 8, 1), np.float32), [0, 1, 2, 3])
+    with pytest.raises(ValueError, match='labels'): TensorDL(np.zeros((4, 8, 8, 1), np.uint8), [0, 1])
