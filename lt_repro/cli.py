@@ -18,7 +18,7 @@ def _load_studies():
 # %% auto #0
 __all__ = ['STUDIES', 'configs_from_args', 'summary_table', 'demo', 'main']
 
-# %% ../nbs/05_cli.ipynb #9d8d04ba
+# %% ../nbs/05_cli.ipynb #74e9fd44
 _NUM = dict(rho=float, epochs=int, batch_size=int, lr=float, mom=float, wd=float, data_seed=int)
 
 def _split(v, typ=str): return [typ(x) for x in str(v).split(',') if x != '']
@@ -57,6 +57,9 @@ def _parser():
     d = sub.add_parser('demo', help='the main job: MNIST-LT vs CMNIST-LT, uniform vs class-balanced sampling (CPU, minutes)')
     d.add_argument('--out', default='demo_out'); d.add_argument('--seeds', default='0'); d.add_argument('--jobs', type=int, default=1)
     d.add_argument('--epochs', type=int, default=8)
+    st = sub.add_parser('stage', help='write small archives of what GPU runs need (the GPU machine gets only the working tree)')
+    st.add_argument('--dataset', default='cifar10,cifar100'); st.add_argument('--rho', default='100'); st.add_argument('--data-seeds', default='0')
+    st.add_argument('--out', default='.carry/data')
     b = sub.add_parser('bench', help='speed benchmark; figures go to results/bench.jsonl')
     b.add_argument('--what', default='cpu', choices=['cpu', 'gpu', 'all']); b.add_argument('--results', default=None)
     return p
@@ -90,7 +93,7 @@ def demo(out='demo_out', seeds=(0,), jobs=1, epochs=8, device=None) -> Path:
     print(f"figure: {out/'demo_head_tail.png'}")
     return out
 
-# %% ../nbs/05_cli.ipynb #be472eaa
+# %% ../nbs/05_cli.ipynb #bb65aeff
 def main(argv=None):
     a = _parser().parse_args(argv)
     if a.cmd == 'run':
@@ -107,6 +110,15 @@ def main(argv=None):
         print(summary_table(load_results(a.experiment, a.results))); return 0
     if a.cmd == 'demo':
         demo(a.out, _split(a.seeds, int), a.jobs, a.epochs); return 0
+    if a.cmd == 'stage':
+        from lt_repro.data import stage
+        for n in _split(a.dataset):
+            p = stage(n, _split(a.rho, float), _split(a.data_seeds, int), a.out)
+            print(f"{p} ({p.stat().st_size / 2**20:.1f} MiB)")
+        return 0
     if a.cmd == 'bench':
         from lt_repro.bench import run_bench
         run_bench(a.what, root=a.results); return 0
+
+# %% ../nbs/05_cli.ipynb #a5dad729
+if __name__ == '__main__': sys.exit(main())

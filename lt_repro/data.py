@@ -13,7 +13,7 @@ import numpy as np
 __all__ = ['SHOTS', 'LT_DATASETS', 'SPLIT_FILES', 'DataMissingError', 'CorruptDataError', 'data_roots', 'cache_dir', 'RawData',
            'read_idx', 'load_mnist', 'load_cifar', 'load_raw', 'lt_counts', 'shot_groups', 'LTDataset', 'select_lt',
            'tab10', 'flip_labels', 'colorize', 'make_cmnist', 'get_lt_dataset', 'read_split_file', 'SplitFileDataset',
-           'plot_profiles', 'show_cmnist_grid', 'cmnist_browser']
+           'stage', 'plot_profiles', 'show_cmnist_grid', 'cmnist_browser']
 
 # %% ../nbs/00_data.ipynb #c33bc8f9
 class DataMissingError(FileNotFoundError):
@@ -45,7 +45,7 @@ def _missing(name, looked, how):
     looked = '\n'.join(f'  - {p}' for p in looked) or '  (no data root given and $LT_REPRO_DATA is unset)'
     return DataMissingError(f"{name} not found. Looked in:\n{looked}\nTo get it: {how}")
 
-# %% ../nbs/00_data.ipynb #bd3163e5
+# %% ../nbs/00_data.ipynb #7a692638
 @dataclass
 class RawData:
     "One dataset as uint8 arrays: `x_*` (N,H,W,C), `y_*` int64, `ids_*` str, plus class names and source."
@@ -58,6 +58,8 @@ class RawData:
     ids_test: np.ndarray
     classes: list
     source: str
+    full_y_train: np.ndarray | None = None   # staged data: labels of the *full* training set ...
+    train_index: np.ndarray | None = None    # ... and the positions of the staged images in it
     def __repr__(self):
         return (f"RawData({self.name!r}, train={self.x_train.shape}, test={self.x_test.shape}, "
                 f"classes={len(self.classes)}, source={self.source!r})")
@@ -72,17 +74,20 @@ def _check_raw(r: RawData):
         if len(y) and (y.min() < 0 or y.max() >= K): raise CorruptDataError(f"{r.name} {s}: labels outside [0, {K})")
     return r
 
-# %% ../nbs/00_data.ipynb #1801aa5d
+# %% ../nbs/00_data.ipynb #4d363484
 def _cache_key(name, src: Path) -> Path:
     st = src.stat()
-    h = hashlib.sha256(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|v1".encode()).hexdigest()[:16]
+    h = hashlib.sha256(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|v2".encode()).hexdigest()[:16]
     return cache_dir() / f"{name}-{h}.npz"
 
 def _save_cache(path: Path, r: RawData):
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix='.tmp.npz'); os.close(fd)
     try:
+        staged = r.full_y_train is not None
         np.savez(tmp, x_train=r.x_train, y_train=r.y_train, ids_train=r.ids_train, x_test=r.x_test, y_test=r.y_test,
-                 ids_test=r.ids_test, meta=np.array(json.dumps(dict(name=r.name, classes=r.classes, source=r.source))))
+                 ids_test=r.ids_test, full_y_train=r.full_y_train if staged else np.zeros(0, np.int64),
+                 train_index=r.train_index if staged else np.zeros(0, np.int64),
+                 meta=np.array(json.dumps(dict(name=r.name, classes=r.classes, source=r.source, staged=staged))))
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp): os.remove(tmp)
@@ -91,8 +96,9 @@ def _load_cache(path: Path):
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z['meta']))
+            st = meta.get('staged', False)
             return RawData(meta['name'], z['x_train'], z['y_train'], z['ids_train'], z['x_test'], z['y_test'],
-                           z['ids_test'], meta['classes'], meta['source'])
+                           z['ids_test'], meta['classes'], meta['source'], z['full_y_train'] if st else None, z['train_index'] if st else None)
     except Exception: return None  # unreadable cache: decode again
 
 def _cached(name, src: Path, decode):
@@ -160,7 +166,7 @@ def load_mnist(name='mnist', root=None, download=True) -> RawData:
     raise _missing(name, looked, f"put torchvision's raw IDX files in <root>/{spec['folder']}/raw/ and pass root= or set "
                    f"LT_REPRO_DATA=<root> (this project: LT_REPRO_DATA=../shared/data), or allow torchvision to download")
 
-# %% ../nbs/00_data.ipynb #233e54a9
+# %% ../nbs/00_data.ipynb #19c507df
 def _decode_image(b: bytes) -> np.ndarray:
     from PIL import Image
     im = Image.open(io.BytesIO(b)); im.load()
@@ -177,14 +183,15 @@ def _members_from_tgz(tgz: Path, top: str):
             for m in tf:
                 if not m.isfile(): continue
                 rel = m.name.split('/', 1)[1] if m.name.startswith(top + '/') else None
-                if rel and Path(rel).suffix.lower() in ('.png', '.webp', '.jpg', '.jpeg'):
+                if rel and Path(rel).suffix.lower() in ('.png', '.webp', '.jpg', '.jpeg', '.json'):
                     yield rel, tf.extractfile(m).read()
     except (tarfile.TarError, EOFError, OSError) as e: raise CorruptDataError(f"{tgz}: cannot read archive ({e})") from e
 
 def _decode_folder_layout(name, members, source):
     "Decode `{train,test}/<class>/<stem>.<ext>` members into a `RawData` (ids are `split/class/stem`)."
-    rows = {'train': [], 'test': []}
+    rows, staged = {'train': [], 'test': []}, None
     for rel, b in members:
+        if rel == 'STAGED.json': staged = json.loads(b); continue
         parts = rel.split('/')
         if len(parts) != 3 or parts[0] not in rows: continue
         rows[parts[0]].append((parts[1], Path(parts[2]).stem, b))
@@ -198,7 +205,9 @@ def _decode_folder_layout(name, members, source):
         try: x = np.stack([_decode_image(b) for _, _, b in rs])
         except Exception as e: raise CorruptDataError(f"{source}: cannot decode an image ({e})") from e
         out[s] = (x, np.array([cidx[c] for c, _, _ in rs], dtype=np.int64), np.array([f'{s}/{c}/{st}' for c, st, _ in rs]))
-    return RawData(name, *out['train'], *out['test'], classes, source)
+    r = RawData(name, *out['train'], *out['test'], classes, source)
+    if staged is not None: _attach_staged(r, staged)
+    return r
 
 _PICKLES = dict(cifar10=dict(folder='cifar-10-batches-py', tgz='cifar-10-python.tar.gz', label=b'labels',
                              train=[f'data_batch_{i}' for i in range(1, 6)], test=['test_batch'], meta=('batches.meta', b'label_names')),
@@ -358,18 +367,21 @@ def make_cmnist(x_tr, y_tr, x_te, y_te, num_classes=10, flip=0.25, n_head=5, rng
     col_te = rng.integers(0, 10, len(y_te))
     return colorize(x_tr, col_tr), y_new, flipped, col_tr, colorize(x_te, col_te), col_te
 
-# %% ../nbs/00_data.ipynb #a31ef3f9
+# %% ../nbs/00_data.ipynb #1b0ffa5e
 def _n_max(name, raw):
-    return len(raw.y_train) // len(raw.classes) if name in ('mnist', 'fashion', 'cmnist') else int(np.bincount(raw.y_train).max())
+    y = raw.full_y_train if raw.full_y_train is not None else raw.y_train
+    return len(y) // len(raw.classes) if name in ('mnist', 'fashion', 'cmnist') else int(np.bincount(y).max())
 
 def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot_rule='auto', download=True) -> LTDataset:
     "A long-tailed dataset: `name` in `LT_DATASETS`, imbalance `rho`, seeded per-class selection, balanced test set."
     if name not in LT_DATASETS: raise ValueError(f"unknown dataset {name!r}; expected one of {LT_DATASETS}")
     if not 0 <= flip < 1: raise ValueError(f"flip ratio must be in [0, 1), got {flip}")
     raw = load_raw('mnist' if name == 'cmnist' else name, root, download)
-    K = len(raw.classes); avail = np.bincount(raw.y_train, minlength=K)
+    y_full = raw.full_y_train if raw.full_y_train is not None else raw.y_train
+    K = len(raw.classes); avail = np.bincount(y_full, minlength=K)
     counts = lt_counts(n_max or _n_max(name, raw), K, rho, avail)
-    sel = select_lt(raw.y_train, counts, seed)
+    sel = select_lt(y_full, counts, seed)
+    if raw.train_index is not None: sel = _staged_rows(raw, sel, rho, seed)
     x, y, ids = raw.x_train[sel], raw.y_train[sel], raw.ids_train[sel]
     x_te, y_te, extra = raw.x_test, raw.y_test, {}
     if name == 'cmnist':
@@ -424,7 +436,54 @@ class SplitFileDataset:
         if self.size: im = im.resize((self.size, self.size))
         return np.asarray(im, dtype=np.uint8), int(self.labels[i])
 
-# %% ../nbs/00_data.ipynb #bcbee05d
+# %% ../nbs/00_data.ipynb #8d269570
+def _attach_staged(r: RawData, staged: dict):
+    "Fill in the full label vector and positions of a staged archive; its source tag is the original one."
+    full_ids = np.asarray(staged['full_train_ids']); pos = {k: i for i, k in enumerate(full_ids)}
+    if any(i not in pos for i in r.ids_train): raise CorruptDataError("staged archive lists training images missing from STAGED.json")
+    r.train_index = np.array([pos[i] for i in r.ids_train], dtype=np.int64)
+    order = np.argsort(r.train_index, kind='stable')
+    r.x_train, r.y_train, r.ids_train, r.train_index = r.x_train[order], r.y_train[order], r.ids_train[order], r.train_index[order]
+    r.full_y_train = np.asarray(staged['full_train_labels'], dtype=np.int64)
+    r.source = staged['source'] + ':staged' + r.source[r.source.index(':'):] if ':' in r.source else staged['source'] + ':staged'
+
+def _staged_rows(raw: RawData, sel, rho, seed):
+    pos = np.searchsorted(raw.train_index, sel).clip(max=len(raw.train_index) - 1)
+    if not (raw.train_index[pos] == sel).all():
+        raise DataMissingError(f"the staged {raw.name} archive does not hold the rho={rho}, data_seed={seed} selection "
+                               f"({int((raw.train_index[pos] != sel).sum())} images missing); stage it with `lt_repro stage`")
+    return pos
+
+def stage(name, rhos=(100,), data_seeds=(0,), out='.carry/data', root=None) -> Path:
+    "Write `out/<name>.tgz` with just the images the given (rho, data_seed) selections need, plus all test images."
+    if name not in _PICKLES: raise ValueError(f"staging is for cifar10/cifar100 (MNIST-family raw files are small enough to copy); got {name!r}")
+    raw = load_raw(name, root)
+    if raw.full_y_train is not None: raise ValueError("cannot stage from a staged archive")
+    src = next((r/f'{name}.tgz' for r in data_roots(root) if (r/f'{name}.tgz').exists()), None)
+    if src is None: raise DataMissingError(f"staging reads the shipped {name}.tgz; none found in {data_roots(root)}")
+    K = len(raw.classes); need = set()
+    for rho in rhos:
+        for s in data_seeds:
+            counts = lt_counts(_n_max(name, raw), K, rho, np.bincount(raw.y_train, minlength=K))
+            need |= set(raw.ids_train[select_lt(raw.y_train, counts, s)])
+    keep = need | set(raw.ids_test)
+    out = Path(out); out.mkdir(parents=True, exist_ok=True)
+    dst = out/f'{name}.tgz'; tmp = dst.with_suffix('.tmp')
+    meta = json.dumps(dict(full_train_ids=raw.ids_train.tolist(), full_train_labels=raw.y_train.tolist(),
+                           source=raw.source.split(':')[0], rhos=list(rhos), data_seeds=list(data_seeds))).encode()
+    try:
+        with tarfile.open(src, 'r:*') as tin, tarfile.open(tmp, 'w:gz') as tout:
+            ti = tarfile.TarInfo(f'{name}/STAGED.json'); ti.size = len(meta); tout.addfile(ti, io.BytesIO(meta))
+            for m in tin:
+                if not m.isfile() or not m.name.startswith(name + '/'): continue
+                rel = m.name.split('/', 1)[1]
+                if str(Path(rel).with_suffix('')) in keep: tout.addfile(m, tin.extractfile(m))
+        os.replace(tmp, dst)
+    finally:
+        if tmp.exists(): tmp.unlink()
+    return dst
+
+# %% ../nbs/00_data.ipynb #38e31402
 def plot_profiles(datasets, ax=None):
     "Log-scale class-count profile of each `LTDataset` in `datasets`."
     import matplotlib.pyplot as plt
@@ -453,7 +512,7 @@ def show_cmnist_grid(ds: LTDataset, per_class=8, seed=0, ax=None):
     ax.set_title(f"CMNIST-LT (rho={ds.rho:g}, seed={ds.seed}); red frame = flipped label")
     return ax
 
-# %% ../nbs/00_data.ipynb #da45044e
+# %% ../nbs/00_data.ipynb #09321494
 def cmnist_browser(ds: LTDataset, n=16):
     "An ipywidgets browser of CMNIST-LT training images filtered by class, colour and flipped-or-not."
     import ipywidgets as W, matplotlib.pyplot as plt
