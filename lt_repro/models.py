@@ -7,7 +7,8 @@ from __future__ import annotations
 import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['MODELS', 'kaiming_init', 'LTModel', 'lenet_body', 'lenet2d', 'BasicBlock', 'ResNetCifarBody', 'resnet32', 'get_model']
+__all__ = ['MODELS', 'kaiming_init', 'LTModel', 'lenet_body', 'lenet2d', 'BasicBlock', 'ResNetCifarBody', 'resnet32', 'cam_split',
+           'grad_cam', 'get_model']
 
 # %% ../nbs/02_models.ipynb #9f6dbf57
 def kaiming_init(m):
@@ -89,7 +90,28 @@ def resnet32(num_classes=10, in_ch=3) -> LTModel:
     body = ResNetCifarBody(5, in_ch=in_ch)
     return LTModel(body, body.out_dim, num_classes)
 
-# %% ../nbs/02_models.ipynb #28fb2c64
+# %% ../nbs/02_models.ipynb #5714f1ca
+def cam_split(body: nn.Module):
+    "(image -> last-stage feature map, feature map -> pooled features) for the bodies defined here."
+    if isinstance(body, ResNetCifarBody): return body.feature_map, lambda a: F.adaptive_avg_pool2d(a, 1).flatten(1)
+    if isinstance(body, nn.Sequential) and isinstance(body[6], nn.Flatten): return body[:6], body[6:]
+    raise TypeError(f"no Grad-CAM split known for {type(body).__name__}")
+
+def grad_cam(model: LTModel, x, target=None, head=None, size=None) -> torch.Tensor:
+    "Grad-CAM maps (B,H,W) in [0,1] for `target` classes (default: predicted) of head `head` (default: predict_head)."
+    to_map, from_map = cam_split(model.body)
+    h = model.heads[head or model.predict_head]
+    with torch.enable_grad():
+        A = to_map(x).detach().float().requires_grad_(True)
+        logits = h(from_map(A))
+        t = logits.argmax(1) if target is None else torch.as_tensor(target, device=logits.device).view(-1)
+        g, = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), A)
+    cam = F.relu((g.mean((2, 3), keepdim=True) * A).sum(1, keepdim=True))
+    cam = F.interpolate(cam, size=size or tuple(x.shape[-2:]), mode='bilinear', align_corners=False)
+    mn, mx = cam.amin((2, 3), keepdim=True), cam.amax((2, 3), keepdim=True)
+    return ((cam - mn) / (mx - mn).clamp_min(1e-12)).squeeze(1).detach()
+
+# %% ../nbs/02_models.ipynb #f61da863
 MODELS = dict(lenet2d=lenet2d, resnet32=resnet32)
 
 def get_model(name, num_classes, in_ch) -> LTModel:
