@@ -90,26 +90,32 @@ def resnet32(num_classes=10, in_ch=3) -> LTModel:
     body = ResNetCifarBody(5, in_ch=in_ch)
     return LTModel(body, body.out_dim, num_classes)
 
-# %% ../nbs/02_models.ipynb #5714f1ca
+# %% ../nbs/02_models.ipynb #3f45789c
 def cam_split(body: nn.Module):
     "(image -> last-stage feature map, feature map -> pooled features) for the bodies defined here."
     if isinstance(body, ResNetCifarBody): return body.feature_map, lambda a: F.adaptive_avg_pool2d(a, 1).flatten(1)
     if isinstance(body, nn.Sequential) and isinstance(body[6], nn.Flatten): return body[:6], body[6:]
     raise TypeError(f"no Grad-CAM split known for {type(body).__name__}")
 
-def grad_cam(model: LTModel, x, target=None, head=None, size=None) -> torch.Tensor:
+def _minmax(c):
+    mn, mx = c.amin((2, 3), keepdim=True), c.amax((2, 3), keepdim=True)
+    return (c - mn) / (mx - mn).clamp_min(1e-12)
+
+def grad_cam(model: LTModel, x, target=None, head=None, size=None, upsample='bilinear', norm_first=False, return_logits=False):
     "Grad-CAM maps (B,H,W) in [0,1] for `target` classes (default: predicted) of head `head` (default: predict_head)."
     to_map, from_map = cam_split(model.body)
     h = model.heads[head or model.predict_head]
+    with torch.no_grad(): A = to_map(x).float()
     with torch.enable_grad():
-        A = to_map(x).detach().float().requires_grad_(True)
+        A.requires_grad_(True)
         logits = h(from_map(A))
         t = logits.argmax(1) if target is None else torch.as_tensor(target, device=logits.device).view(-1)
         g, = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), A)
-    cam = F.relu((g.mean((2, 3), keepdim=True) * A).sum(1, keepdim=True))
-    cam = F.interpolate(cam, size=size or tuple(x.shape[-2:]), mode='bilinear', align_corners=False)
-    mn, mx = cam.amin((2, 3), keepdim=True), cam.amax((2, 3), keepdim=True)
-    return ((cam - mn) / (mx - mn).clamp_min(1e-12)).squeeze(1).detach()
+    cam = F.relu((g.mean((2, 3), keepdim=True) * A.detach()).sum(1, keepdim=True))
+    if norm_first: cam = _minmax(cam)   # the CSA code: normalise on the feature map, upsample, clamp
+    cam = F.interpolate(cam, size=size or tuple(x.shape[-2:]), mode=upsample, align_corners=False)
+    cam = cam.clamp(0, 1) if norm_first else _minmax(cam)
+    return (cam.squeeze(1), logits.detach()) if return_logits else cam.squeeze(1)
 
 # %% ../nbs/02_models.ipynb #f61da863
 MODELS = dict(lenet2d=lenet2d, resnet32=resnet32)

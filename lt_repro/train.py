@@ -59,7 +59,7 @@ def crop_flip(x: torch.Tensor, pad=4, flip=True, generator=None) -> torch.Tensor
     idx = (rows[:, :, None] * (W + 2 * pad) + cols[:, None, :]).view(B, 1, H * W).expand(B, C, H * W)
     return xp.flatten(2).gather(2, idx).view(B, C, H, W)
 
-# %% ../nbs/03_train.ipynb #4570666e
+# %% ../nbs/03_train.ipynb #14cdaf84
 class TensorDL:
     "Batches from uint8 images held on `device`: index, augment and normalise on the device."
     def __init__(self, x, y, bs=128, order='sequential', drop_last=False, aug=None, stats=None,
@@ -73,7 +73,7 @@ class TensorDL:
         self.bs, self.order, self.drop_last, self.aug, self.stats = bs, order, drop_last, aug, stats
         self.channels_last, self.seed = channels_last, seed
         self.paired = isinstance(order, PairedBatchSampler)
-        self.n_inp = 2 if self.paired else 1
+        self.n_inp = 1
         self.device = torch.device('cpu')
         self._g = torch.Generator().manual_seed(seed if seed is not None else int(torch.randint(0, 2**62, ()).item()))
         self.to(device or torch.device('cpu'))
@@ -119,11 +119,11 @@ class TensorDL:
         for b in self._batches():
             if self.paired:
                 (xu, yu), (xb, yb) = self._get(b[0]), self._get(b[1])
-                yield xu, xb, yu, yb
+                yield torch.stack([xu, xb]), torch.stack([yu, yb])
             else: yield self._get(b)
     def one_batch(self): return next(iter(self))
 
-# %% ../nbs/03_train.ipynb #db754cd8
+# %% ../nbs/03_train.ipynb #af103b6b
 def _spec(s):
     s = {'name': s} if isinstance(s, str) else dict(s)
     if 'name' not in s: raise ValueError(f"sampler spec {s} has no 'name'")
@@ -152,9 +152,7 @@ def lt_dls(ds: LTDataset, bs=128, sampler='uniform', device=None, seed=0, aug='d
     train = TensorDL(ds.x_train, ds.y_train, bs, make_order(sampler, ds.y_train, bs, seed), aug=aug, stats=stats,
                      device=device, channels_last=cl, seed=seed)
     test = TensorDL(ds.x_test, ds.y_test, test_bs, 'sequential', stats=stats, device=device, channels_last=cl, seed=seed)
-    dls = DataLoaders(train, test, device=device)
-    dls.n_inp = train.n_inp
-    return dls
+    return DataLoaders(train, test, device=device)
 
 # %% ../nbs/03_train.ipynb #ca797f2e
 class PerClassAccuracy(Metric):
