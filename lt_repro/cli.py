@@ -120,5 +120,6 @@ def main(argv=None):
         from lt_repro.bench import run_bench
         run_bench(a.what, root=a.results); return 0
 
-# %% ../nbs/05_cli.ipynb #a5dad729
+# %% ../nbs/05_cli.ipynb #1dc3dce2
+#| eval: false
 if __name__ == '__main__': sys.exit(main())

@@ -23,11 +23,11 @@ from .sampling import QPowerSampler, ClassAwareSampler, PairedBatchSampler
 from .models import get_model, LTModel
 
 # %% auto #0
-__all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'SCHEDULES', 'METHODS', 'default_device', 'set_seed', 'crop_flip', 'TensorDL',
+__all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'SCHEDULES', 'METHODS', 'GRIDS', 'default_device', 'set_seed', 'crop_flip', 'TensorDL',
            'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics', 'predict', 'accuracy_report', 'evaluate',
            'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'sgd', 'lt_learner', 'fit_lt', 'crt', 'Recipe',
-           'register_method', 'get_recipe', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe', 'crt_recipe', 'mixup_recipe',
-           'train_lt']
+           'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe',
+           'crt_recipe', 'mixup_recipe', 'train_lt']
 
 # %% ../nbs/03_train.ipynb #aacabee5
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -307,7 +307,20 @@ def get_recipe(method, params=None) -> Recipe:
     try: return METHODS[method](**(params or {}))
     except TypeError as e: raise ValueError(f"bad parameters {params} for method {method!r}: {e}") from e
 
-# %% ../nbs/03_train.ipynb #c64dc00e
+# %% ../nbs/03_train.ipynb #7a92494c
+GRIDS: dict = {}
+
+def register_grid(name):
+    "Decorator: register a function `(scale) -> list[Config]`; scale is 'full' or 'ci' (a small real version)."
+    def deco(fn): GRIDS[name] = fn; return fn
+    return deco
+
+def get_grid(name, scale='full') -> list:
+    if name not in GRIDS: raise ValueError(f"unknown grid {name!r}; registered: {sorted(GRIDS)}")
+    if scale not in ('full', 'ci'): raise ValueError(f"scale must be 'full' or 'ci', got {scale!r}")
+    return GRIDS[name](scale)
+
+# %% ../nbs/03_train.ipynb #bde2460c
 @register_method('ce')
 def ce_recipe(): return Recipe('uniform')
 
@@ -326,7 +339,7 @@ def crt_recipe(epochs=10, lr=None, schedule='cosine', reinit=True, mixup=None):
 @register_method('mixup')
 def mixup_recipe(alpha=1.0): return Recipe('uniform', [MixUp(alpha)])
 
-# %% ../nbs/03_train.ipynb #f18ead0e
+# %% ../nbs/03_train.ipynb #382c6516
 def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8, lr=0.1, schedule='one_cycle',
              bs=128, mom=0.9, wd=5e-4, seed=0, device=None, cfg=None):
     "Train `method` on `ds` and evaluate the end-of-training model; returns (report dict, learner)."
