@@ -1,0 +1,73 @@
+"""CSA: the bank, Eq. 7, the warm-up rule and the callback's wiring on a tiny synthetic set."""
+import numpy as np, pytest, torch, torch.nn as nn
+from fastai.learner import Learner
+from fastai.data.core import DataLoaders
+from lt_repro.csa import CSA, ContextBank, mix_context, background_mask
+from lt_repro.models import lenet2d
+from lt_repro.sampling import PairedBatchSampler, ClassAwareSampler
+from lt_repro.train import TensorDL, sgd
+
+
+def tiny(n=96, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.repeat(np.arange(3), [60, 24, 12]); x = rng.integers(0, 255, (len(y), 28, 28, 1), dtype=np.uint8)
+    x[np.arange(len(y)), 2 + 8 * y, 2 + 8 * y] = 255          # a learnable cue
+    return x, y
+
+
+def learner(csa, bs=16):
+    x, y = tiny()
+    tr = TensorDL(x, y, bs, PairedBatchSampler(y, bs, ClassAwareSampler(y, Z=2, seed=1), seed=0), seed=0)
+    va = TensorDL(x[:30], y[:30], 30)
+    torch.manual_seed(0)
+    return Learner(DataLoaders(tr, va), lenet2d(3), loss_func=nn.CrossEntropyLoss(), opt_func=sgd(0.9, 0.0), cbs=[csa])
+
+
+def test_bank_is_fifo_and_bounded():
+    b = ContextBank(5)
+    for i in range(4): b.push(torch.full((2, 1), float(i)), torch.zeros(2, 1))
+    assert len(b) == 5 and b.x.squeeze().tolist() == [1., 2., 2., 3., 3.]
+
+
+def test_mix_context_is_eq7():
+    xb, xc, m = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4), torch.rand(2, 1, 4, 4)
+    out = mix_context(xb, xc, m, 0.3)
+    assert torch.allclose(out, 0.3 * m * xc + (1 - 0.3 * m) * xb)
+    assert torch.equal(mix_context(xb, xc, torch.zeros_like(m), 0.9), xb)   # no background: image unchanged
+
+
+def test_mask_variants():
+    m = lenet2d(3); x = torch.rand(4, 1, 28, 28); y = torch.tensor([0, 1, 2, 0])
+    sq, p = background_mask(m, x, y, mask='squared'); lin, _ = background_mask(m, x, y, mask='linear')
+    assert torch.allclose(sq, lin ** 2) and sq.shape == (4, 1, 28, 28) and ((p >= 0) & (p <= 1)).all()
+    with pytest.raises(ValueError): background_mask(m, x, y, mask='cubic')
+
+
+def test_balanced_head_untrained_during_warmup_and_used_for_prediction():
+    csa = CSA(delta=0.0, bank_size=16, start_aug=5, end_aug=0)
+    learn = learner(csa)
+    w0 = learn.model.heads['balanced'].weight.detach().clone()
+    learn.fit(1, 0.01)
+    assert torch.equal(w0, learn.model.heads['balanced'].weight)        # epoch 0 < start_aug: L^b = 0
+    assert csa.stats['augmented_steps'] == 0 and learn.model.predict_head == 'balanced'
+
+
+def test_augmentation_runs_after_warmup():
+    csa = CSA(delta=0.0, bank_size=16, start_aug=0, end_aug=0)
+    learn = learner(csa)
+    w0 = learn.model.heads['balanced'].weight.detach().clone()
+    learn.fit(1, 0.01)
+    assert csa.stats['fit'] == csa.stats['seen'] > 0                     # delta=0: every image is a context
+    assert csa.stats['augmented_steps'] >= csa.stats['steps'] - 1         # all but the first step (bank filling)
+    assert not torch.equal(w0, learn.model.heads['balanced'].weight)
+
+
+def test_needs_paired_batches():
+    x, y = tiny()
+    learn = Learner(DataLoaders(TensorDL(x, y, 16, 'shuffle'), TensorDL(x, y, 16)), lenet2d(3), loss_func=nn.CrossEntropyLoss(), cbs=[CSA()])
+    with pytest.raises(RuntimeError, match='paired'): learn.fit(1, 0.01)
+
+
+@pytest.mark.parametrize('kw', [dict(delta=1.5), dict(lam=2.0), dict(mask='x'), dict(bank_size=0)])
+def test_bad_parameters(kw):
+    with pytest.raises(ValueError): CSA(**kw)
