@@ -72,7 +72,7 @@ def concurrent_throughput(n_runs, epochs=5, device=None, dataset='cifar10') -> d
     if r['failed']: raise RuntimeError(f"{r['failed']} concurrent runs failed: {r['failures'][0][1]}")
     return dict(n=n_runs, epochs=epochs, wall_s=wall, runs_per_min=n_runs / wall * 60)
 
-# %% ../nbs/90_benchmark.ipynb #2f131461
+# %% ../nbs/90_benchmark.ipynb #2c35809d
 BENCH_FIELDS = ('bench', 'device', 'commit', 'versions', 'finished_at')
 
 def record_bench(kind, root=None, **figures):
@@ -81,7 +81,7 @@ def record_bench(kind, root=None, **figures):
     Registry('bench', root, required=BENCH_FIELDS).append(rec)
     return rec
 
-def run_bench(what='cpu', root=None, epochs=200, seeds=(0, 1, 2)):
+def run_bench(what='cpu', root=None, epochs=200, seeds=(0, 1, 2), concurrency=(1, 4, 8, 16), reference=True):
     "CPU: LeNet on MNIST-LT, 8 epochs. GPU: ours vs reference on CIFAR-10-LT, then 1/4/8/16 concurrent runs."
     out = []
     if what in ('cpu', 'all'):
@@ -91,12 +91,13 @@ def run_bench(what='cpu', root=None, epochs=200, seeds=(0, 1, 2)):
     if what in ('gpu', 'all'):
         if not torch.cuda.is_available(): raise RuntimeError("the GPU benchmark needs CUDA")
         for s in seeds:
-            ref = reference_train(get_lt_dataset('cifar10', 100, 0), epochs=epochs, seed=s)
+            ref = reference_train(get_lt_dataset('cifar10', 100, 0), epochs=epochs, seed=s) if reference else None
             ours = ours_train('cifar10', epochs=epochs, seed=s)
             out.append(record_bench('cifar10_lt_resnet32_ce', root, seed=s, epochs=epochs, reference=ref,
-                                    ours={k: v for k, v in ours.items() if k != 'config'}, speedup=ref['wall_s'] / ours['wall_s']))
-            print(f"seed {s}: reference {ref['wall_s']:.0f}s acc {ref['acc']:.1f} | ours {ours['wall_s']:.0f}s acc {ours['acc']:.1f} | x{ref['wall_s']/ours['wall_s']:.1f}")
-        for n in (1, 4, 8, 16):
+                                    ours={k: v for k, v in ours.items() if k != 'config'}, speedup=ref['wall_s'] / ours['wall_s'] if ref else None))
+            print(f"seed {s}: ours {ours['wall_s']:.0f}s acc {ours['acc']:.1f}" +
+                  (f" | reference {ref['wall_s']:.0f}s acc {ref['acc']:.1f} | x{ref['wall_s']/ours['wall_s']:.1f}" if ref else ''))
+        for n in concurrency:
             c = concurrent_throughput(n); out.append(record_bench('concurrency', root, **c))
             print(f"{n:2d} concurrent: {c['runs_per_min']:.2f} runs/min")
     return out

@@ -18,7 +18,7 @@ def _load_studies():
 # %% auto #0
 __all__ = ['STUDIES', 'configs_from_args', 'summary_table', 'demo', 'main']
 
-# %% ../nbs/05_cli.ipynb #74e9fd44
+# %% ../nbs/05_cli.ipynb #11c9c35d
 _NUM = dict(rho=float, epochs=int, batch_size=int, lr=float, mom=float, wd=float, data_seed=int)
 
 def _split(v, typ=str): return [typ(x) for x in str(v).split(',') if x != '']
@@ -62,6 +62,9 @@ def _parser():
     st.add_argument('--out', default='.carry/data')
     b = sub.add_parser('bench', help='speed benchmark; figures go to results/bench.jsonl')
     b.add_argument('--what', default='cpu', choices=['cpu', 'gpu', 'all']); b.add_argument('--results', default=None)
+    b.add_argument('--seeds', default='0,1,2'); b.add_argument('--epochs', type=int, default=200)
+    b.add_argument('--concurrency', default='1,4,8,16', help="concurrent-run counts to measure ('' to skip)")
+    b.add_argument('--no-reference', action='store_true', help='skip the reference trainer (it takes ~7 min a run on an H100)')
     return p
 
 def summary_table(df) -> str:
@@ -93,7 +96,7 @@ def demo(out='demo_out', seeds=(0,), jobs=1, epochs=8, device=None) -> Path:
     print(f"figure: {out/'demo_head_tail.png'}")
     return out
 
-# %% ../nbs/05_cli.ipynb #bb65aeff
+# %% ../nbs/05_cli.ipynb #e99c8bdf
 def main(argv=None):
     a = _parser().parse_args(argv)
     if a.cmd == 'run':
@@ -118,7 +121,8 @@ def main(argv=None):
         return 0
     if a.cmd == 'bench':
         from lt_repro.bench import run_bench
-        run_bench(a.what, root=a.results); return 0
+        run_bench(a.what, root=a.results, epochs=a.epochs, seeds=_split(a.seeds, int), concurrency=_split(a.concurrency, int),
+                  reference=not a.no_reference); return 0
 
 # %% ../nbs/05_cli.ipynb #1dc3dce2
 #| eval: false
