@@ -17,7 +17,7 @@ import lt_repro.csa  # noqa: F401  (registers the 'csa' method; every method mod
 
 # %% auto #0
 __all__ = ['REQUIRED_FIELDS', 'KEYS', 'METRICS', 'Config', 'git_commit', 'versions', 'device_name', 'results_dir', 'Registry',
-           'run_one', 'grid', 'run_grid', 'load_results', 'summarise', 'pm']
+           'run_one', 'grid', 'run_grid', 'import_records', 'load_results', 'summarise', 'pm']
 
 # %% ../nbs/04_experiments.ipynb #68df5d7b
 @dataclass
@@ -68,9 +68,10 @@ class Config:
         return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
     def with_seed(self, seed): return dataclasses.replace(self, seed=seed)
 
-# %% ../nbs/04_experiments.ipynb #02c9cf73
+# %% ../nbs/04_experiments.ipynb #d0d9f828
 def git_commit() -> str:
     "HEAD's commit of the checkout holding this package, with '+dirty' if the library or notebooks changed."
+    if os.environ.get('LT_REPRO_COMMIT'): return os.environ['LT_REPRO_COMMIT']   # a copy without .git (the GPU machine)
     root = _repo_root()
     try:
         c = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
@@ -192,7 +193,18 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
                 finish(futs[f], rec, err)
     return dict(ran=ran, skipped=skipped, failed=len(failures), failures=failures)
 
-# %% ../nbs/04_experiments.ipynb #5e4de4ec
+# %% ../nbs/04_experiments.ipynb #b78ecd32
+def import_records(path, root=None) -> dict:
+    "Append the records of a JSONL file to `results/<experiment>.jsonl`, skipping recorded (config, seed) pairs."
+    recs = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
+    added = skipped = 0
+    for r in recs:
+        reg = Registry(r.get('experiment', ''), root)
+        if (r.get('config_id'), r.get('seed')) in reg.done(): skipped += 1; continue
+        reg.append(r); added += 1
+    return dict(added=added, skipped=skipped)
+
+# %% ../nbs/04_experiments.ipynb #5825d392
 def load_results(experiment=None, root=None) -> pd.DataFrame:
     "All records of `experiment` (or of every experiment) as a DataFrame; `params` also as a JSON string column."
     d = results_dir(root)
