@@ -11,7 +11,7 @@ from .experiments import Config, grid, register_grid, load_results, summarise, p
 # %% auto #0
 __all__ = ['MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'LABELS', 'PAPER_T1', 'DATASET_NAMES', 'CLAIMS', 'resampling_grid',
            'resampling_cifar100_grid', 'with_head_tail', 'plot_head_tail', 'table1', 'plot_gamma', 'embeddings',
-           'plot_embeddings', 'judge', 'verdict_table', 'show_gradcam_pairs']
+           'plot_embeddings', 'judge', 'paper_evidence', 'verdict_table', 'show_gradcam_pairs']
 
 # %% ../nbs/10_resampling_study.ipynb #362b109d
 MNIST_BASE = dict(experiment='resampling', rho=100, epochs=8, batch_size=128, lr=0.1, mom=0.0, wd=0.0)
@@ -135,7 +135,7 @@ def plot_embeddings(embs: dict, title='', axs=None):
         ax.set_title(f"{title} — {split}", fontsize=9)
     return axs
 
-# %% ../nbs/10_resampling_study.ipynb #5928b251
+# %% ../nbs/10_resampling_study.ipynb #1197b318
 def _gap(df, schedule, dataset, a, b, metric='acc'):
     "mean(a) - mean(b), and their combined std, for methods a, b."
     d = df[(df.schedule == schedule) & (df.dataset == dataset)]
@@ -165,9 +165,20 @@ CLAIMS = [
     ('On CMNIST-LT CB-RS falls below uniform and cRT, overall', [('cmnist', 'ce', 'cbrs', 'acc'), ('cmnist', 'crt', 'cbrs', 'acc')]),
 ]
 
+def paper_evidence(pairs) -> str:
+    "The paper's numbers behind a claim (Table 1, or the official CMNIST-LT notebooks), or where it shows it."
+    out = []
+    for d, a, b, m in pairs:
+        if m in ('acc_head', 'acc_tail'): out.append('Figure 4 (bars, no numbers)'); continue
+        i = ['acc', 'acc_many', 'acc_medium', 'acc_few'].index(m)
+        pa, pb = PAPER_T1[(d, a)][i], PAPER_T1[(d, b)][i]
+        out.append(f"{a} {pa} vs {b} {pb}" + (' (official notebooks)' if d == 'cmnist' else ''))
+    return '; '.join(dict.fromkeys(out))
+
 def verdict_table(df) -> pd.DataFrame:
+    "One row per claim: the paper's evidence, ours (paper schedule, mean gap ± combined std), the verdict."
     df = with_head_tail(df)
-    return pd.DataFrame([dict(claim=c, ours=j[1], verdict=j[0]) for c, pairs in CLAIMS for j in [judge(df, pairs)]])
+    return pd.DataFrame([dict(claim=c, paper=paper_evidence(pairs), ours=j[1], verdict=j[0]) for c, pairs in CLAIMS for j in [judge(df, pairs)]])
 
 # %% ../nbs/10_resampling_study.ipynb #74144c3a
 def show_gradcam_pairs(models: dict, ds, idx, stats=None, ncols=None):
