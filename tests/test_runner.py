@@ -88,3 +88,15 @@ def test_models():
 def test_tensordl_rejects_bad_input():
     with pytest.raises(ValueError, match='uint8'): TensorDL(np.zeros((4, 8, 8, 1), np.float32), [0, 1, 2, 3])
     with pytest.raises(ValueError, match='labels'): TensorDL(np.zeros((4, 8, 8, 1), np.uint8), [0, 1])
+
+
+def test_crt_trains_without_stage1_mixup(monkeypatch):
+    import lt_repro.train as T
+    from lt_repro.data import get_lt_dataset
+    seen, real = [], T.fit_lt
+    def spy(learn, *a, **k):
+        seen.append(sorted(type(c).__name__ for c in learn.cbs)); return real(learn, *a, **k)
+    monkeypatch.setattr(T, 'fit_lt', spy)
+    ds = get_lt_dataset('mnist', 100, 0)
+    T.train_lt(ds, 'crt', {'epochs': 1, 'mixup': 0.4}, epochs=1, lr=0.1, schedule='cosine', mom=0.0, wd=0.0, device='cpu')
+    assert 'MixUp' in seen[0] and 'MixUp' not in seen[1] and 'FrozenBody' not in seen[0]
