@@ -193,13 +193,14 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
                 finish(futs[f], rec, err)
     return dict(ran=ran, skipped=skipped, failed=len(failures), failures=failures)
 
-# %% ../nbs/04_experiments.ipynb #b78ecd32
+# %% ../nbs/04_experiments.ipynb #759eef87
 def import_records(path, root=None) -> dict:
     "Append the records of a JSONL file to `results/<experiment>.jsonl`, skipping recorded (config, seed) pairs."
     recs = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
     added = skipped = 0
-    for r in recs:
-        reg = Registry(r.get('experiment', ''), root)
+    for i, r in enumerate(recs, 1):
+        if not r.get('experiment') or 'config_id' not in r: raise ValueError(f"{path}:{i}: not a results record (no experiment or config_id)")
+        reg = Registry(r['experiment'], root)
         if (r.get('config_id'), r.get('seed')) in reg.done(): skipped += 1; continue
         reg.append(r); added += 1
     return dict(added=added, skipped=skipped)
