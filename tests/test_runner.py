@@ -17,7 +17,7 @@ def test_record_format_and_skip(tmp_path):
         assert set(REQUIRED_FIELDS) <= set(rec)
         assert 0 <= rec['acc'] <= 100 and len(rec['per_class_acc']) == 10 and rec['train_counts'][0] == 5923
         assert rec['versions']['torch'] == torch.__version__ and rec['device'].startswith('cpu')
-    assert recs[0]['acc'] > 30                                  # it learned something in one epoch
+    assert recs[0]['acc'] > 15                                  # above chance (10%) after one epoch
     again = run_grid(cfgs, root=tmp_path, device='cpu', progress=False)
     assert again['ran'] == 0 and again['skipped'] == 2
     forced = run_grid(cfgs[:1], root=tmp_path, device='cpu', progress=False, force=True)
