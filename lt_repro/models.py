@@ -8,7 +8,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['MODELS', 'kaiming_init', 'LTModel', 'lenet_body', 'lenet2d', 'BasicBlock', 'ResNetCifarBody', 'resnet32', 'cam_split',
-           'grad_cam', 'get_model']
+           'grad_cam', 'lenet32', 'get_model']
 
 # %% ../nbs/02_models.ipynb #f331cb5d
 def kaiming_init(m):
@@ -117,8 +117,12 @@ def grad_cam(model: LTModel, x, target=None, head=None, size=None, upsample='bil
     cam = cam.clamp(0, 1) if norm_first else _minmax(cam)
     return (cam.squeeze(1), logits.detach()) if return_logits else cam.squeeze(1)
 
-# %% ../nbs/02_models.ipynb #599642d7
-MODELS = dict(lenet2d=lenet2d, resnet32=resnet32)
+# %% ../nbs/02_models.ipynb #5d842834
+def lenet32(num_classes=10, in_ch=1) -> LTModel:
+    "LeNet with a 32-D embedding: for methods with several heads on one φ (a 2-D embedding cannot serve two)."
+    return lenet2d(num_classes, in_ch, emb=32)
+
+MODELS = dict(lenet2d=lenet2d, lenet32=lenet32, resnet32=resnet32)
 
 def get_model(name, num_classes, in_ch) -> LTModel:
     "Build a registered model (`MODELS`) by name."

@@ -272,16 +272,16 @@ def fit_lt(learn: Learner, epochs: int, lr: float, schedule='one_cycle', cbs=Non
     else: raise ValueError(f"unknown schedule {schedule!r}; expected 'one_cycle' or one of {list(SCHEDULES)}")
     return learn
 
-# %% ../nbs/03_train.ipynb #2e2bc4ad
-def crt(learn: Learner, ds: LTDataset, epochs=10, lr=0.1, schedule='cosine', reinit=True, sampler='class_aware', head='main', seed=0):
-    "cRT: freeze φ, (re-)initialise head `head`, re-train it with class-aware batches; returns `learn`."
+# %% ../nbs/03_train.ipynb #714730b7
+def crt(learn: Learner, ds: LTDataset, epochs=10, lr=0.1, schedule='cosine', reinit=True, sampler='class_aware', head='main', seed=0, freeze=True):
+    "cRT: freeze φ, (re-)initialise head `head`, re-train it with class-aware batches (`freeze=False`: fine-tune all)."
     if reinit: learn.model.reset_head(head)
     train0 = learn.dls.loaders[0]
     learn.dls.loaders[0] = train0.new(order=make_order(sampler, ds.y_train, train0.bs, seed + 7919))
     learn.create_opt()
     mix = [c for c in learn.cbs if isinstance(c, MixHandler)]   # stage-1 augmentation (e.g. mixup) is not part of cRT
     try:
-        with learn.removed_cbs(mix): fit_lt(learn, epochs, lr, schedule, cbs=[FrozenBody()])
+        with learn.removed_cbs(mix): fit_lt(learn, epochs, lr, schedule, cbs=[FrozenBody()] if freeze else None)
     finally: learn.dls.loaders[0] = train0
     return learn
 
