@@ -280,4 +280,5 @@ d = { 'settings': { 'branch': 'main',
                                 'lt_repro.train.set_seed': ('train.html#set_seed', 'lt_repro/train.py'),
                                 'lt_repro.train.sgd': ('train.html#sgd', 'lt_repro/train.py'),
                                 'lt_repro.train.shot_metrics': ('train.html#shot_metrics', 'lt_repro/train.py'),
+                                'lt_repro.train.split_pair': ('train.html#split_pair', 'lt_repro/train.py'),
                                 'lt_repro.train.train_lt': ('train.html#train_lt', 'lt_repro/train.py')}}}

@@ -24,8 +24,8 @@ from .models import get_model, LTModel
 
 # %% auto #0
 __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'SCHEDULES', 'METHODS', 'GRIDS', 'default_device', 'set_seed', 'crop_flip', 'TensorDL',
-           'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics', 'predict', 'accuracy_report', 'evaluate',
-           'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'sgd', 'lt_learner', 'fit_lt', 'crt', 'Recipe',
+           'split_pair', 'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics', 'predict', 'accuracy_report',
+           'evaluate', 'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'sgd', 'lt_learner', 'fit_lt', 'crt', 'Recipe',
            'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe',
            'crt_recipe', 'mixup_recipe', 'train_lt']
 
@@ -123,7 +123,15 @@ class TensorDL:
             else: yield self._get(b)
     def one_batch(self): return next(iter(self))
 
-# %% ../nbs/03_train.ipynb #e2b6e110
+# %% ../nbs/03_train.ipynb #3460c0a9
+def split_pair(xb, yb, who='this callback'):
+    "(x_uniform, x_balanced, y_uniform, y_balanced) from a paired batch; a clear error for an ordinary one."
+    X, Y = xb[0], yb[0]
+    if X.dim() < 3 or X.shape[0] != 2 or Y.dim() != 2:
+        raise RuntimeError(f"{who} needs paired batches: train with the 'paired' sampler (PairedBatchSampler)")
+    return X[0], X[1], Y[0], Y[1]
+
+# %% ../nbs/03_train.ipynb #93102cde
 def _spec(s):
     s = {'name': s} if isinstance(s, str) else dict(s)
     if 'name' not in s: raise ValueError(f"sampler spec {s} has no 'name'")
@@ -154,7 +162,7 @@ def lt_dls(ds: LTDataset, bs=128, sampler='uniform', device=None, seed=0, aug='d
     test = TensorDL(ds.x_test, ds.y_test, test_bs, 'sequential', stats=stats, device=device, channels_last=cl, seed=seed)
     return DataLoaders(train, test, device=device)
 
-# %% ../nbs/03_train.ipynb #b501144f
+# %% ../nbs/03_train.ipynb #975bb12c
 class PerClassAccuracy(Metric):
     "Per-class correct/total over a validation pass; `value`: overall accuracy, or mean per-class accuracy over `mask`."
     def __init__(self, num_classes, mask=None, name='acc_per_class'):
@@ -202,7 +210,7 @@ def evaluate(learn, ds: LTDataset) -> dict:
 def _autocast(device):
     return torch.autocast('cuda', dtype=torch.bfloat16) if torch.device(device).type == 'cuda' else torch.autocast('cpu', enabled=False)
 
-# %% ../nbs/03_train.ipynb #524e1373
+# %% ../nbs/03_train.ipynb #00cbc9a7
 def _step(warmup, milestones, gammas):
     def f(e, n):
         s = n / 200
@@ -226,7 +234,7 @@ class EpochSchedule(Callback):
     def __init__(self, lr, fn): self.lr, self.fn = lr, fn
     def before_epoch(self): self.learn.opt.set_hyper('lr', self.lr * self.fn(self.epoch, self.n_epoch))
 
-# %% ../nbs/03_train.ipynb #0b90cff6
+# %% ../nbs/03_train.ipynb #d3faf2a2
 class ValidateAtEnd(Callback):
     "Validate only after the last epoch (no per-epoch look at the test set, and faster)."
     def before_validate(self):
@@ -242,7 +250,7 @@ class FrozenBody(Callback):
     def after_fit(self):
         for p, r in zip(self.model.body.parameters(), self.saved): p.requires_grad_(r)
 
-# %% ../nbs/03_train.ipynb #f00fae2b
+# %% ../nbs/03_train.ipynb #54c48cc2
 def sgd(mom=0.9, wd=5e-4, nesterov=False):
     "torch SGD (L2 weight decay, as the papers) as a fastai `opt_func`."
     return partial(OptimWrapper, opt=partial(torch.optim.SGD, momentum=mom, weight_decay=wd, nesterov=nesterov, foreach=True))
@@ -272,7 +280,7 @@ def fit_lt(learn: Learner, epochs: int, lr: float, schedule='one_cycle', cbs=Non
     else: raise ValueError(f"unknown schedule {schedule!r}; expected 'one_cycle' or one of {list(SCHEDULES)}")
     return learn
 
-# %% ../nbs/03_train.ipynb #714730b7
+# %% ../nbs/03_train.ipynb #5319d0a9
 def crt(learn: Learner, ds: LTDataset, epochs=10, lr=0.1, schedule='cosine', reinit=True, sampler='class_aware', head='main', seed=0, freeze=True):
     "cRT: freeze φ, (re-)initialise head `head`, re-train it with class-aware batches (`freeze=False`: fine-tune all)."
     if reinit: learn.model.reset_head(head)
@@ -285,7 +293,7 @@ def crt(learn: Learner, ds: LTDataset, epochs=10, lr=0.1, schedule='cosine', rei
     finally: learn.dls.loaders[0] = train0
     return learn
 
-# %% ../nbs/03_train.ipynb #d90923f8
+# %% ../nbs/03_train.ipynb #92a3b9cb
 @dataclass
 class Recipe:
     "What a method changes: sampler spec, callbacks, loss, post-training stages and the head used to predict."
@@ -309,7 +317,7 @@ def get_recipe(method, params=None) -> Recipe:
     try: return METHODS[method](**(params or {}))
     except TypeError as e: raise ValueError(f"bad parameters {params} for method {method!r}: {e}") from e
 
-# %% ../nbs/03_train.ipynb #e7237244
+# %% ../nbs/03_train.ipynb #5c28fef4
 GRIDS: dict = {}
 
 def register_grid(name):
@@ -322,7 +330,7 @@ def get_grid(name, scale='full') -> list:
     if scale not in ('full', 'ci'): raise ValueError(f"scale must be 'full' or 'ci', got {scale!r}")
     return GRIDS[name](scale)
 
-# %% ../nbs/03_train.ipynb #d73340bf
+# %% ../nbs/03_train.ipynb #59e51000
 @register_method('ce')
 def ce_recipe(): return Recipe('uniform')
 
@@ -341,7 +349,7 @@ def crt_recipe(epochs=10, lr=None, schedule='cosine', reinit=True, mixup=None):
 @register_method('mixup')
 def mixup_recipe(alpha=1.0): return Recipe('uniform', [MixUp(alpha)])
 
-# %% ../nbs/03_train.ipynb #57e4564e
+# %% ../nbs/03_train.ipynb #c19d4dc3
 def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8, lr=0.1, schedule='one_cycle',
              bs=128, mom=0.9, wd=5e-4, seed=0, device=None, cfg=None):
     "Train `method` on `ds` and evaluate the end-of-training model; returns (report dict, learner)."
