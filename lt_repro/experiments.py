@@ -193,16 +193,17 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
                 finish(futs[f], rec, err)
     return dict(ran=ran, skipped=skipped, failed=len(failures), failures=failures)
 
-# %% ../nbs/04_experiments.ipynb #759eef87
+# %% ../nbs/04_experiments.ipynb #ccd4d632
 def import_records(path, root=None) -> dict:
     "Append the records of a JSONL file to `results/<experiment>.jsonl`, skipping recorded (config, seed) pairs."
     recs = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
-    added = skipped = 0
+    added = skipped = 0; done = {}
     for i, r in enumerate(recs, 1):
         if not r.get('experiment') or 'config_id' not in r: raise ValueError(f"{path}:{i}: not a results record (no experiment or config_id)")
         reg = Registry(r['experiment'], root)
-        if (r.get('config_id'), r.get('seed')) in reg.done(): skipped += 1; continue
-        reg.append(r); added += 1
+        seen = done.setdefault(r['experiment'], reg.done())   # read each registry once
+        if (r['config_id'], r.get('seed')) in seen: skipped += 1; continue
+        reg.append(r); seen.add((r['config_id'], r.get('seed'))); added += 1
     return dict(added=added, skipped=skipped)
 
 # %% ../nbs/04_experiments.ipynb #5825d392
