@@ -12,8 +12,8 @@ import numpy as np
 # %% auto #0
 __all__ = ['SHOTS', 'LT_DATASETS', 'SPLIT_FILES', 'DataMissingError', 'CorruptDataError', 'data_roots', 'cache_dir', 'RawData',
            'read_idx', 'load_mnist', 'load_cifar', 'load_raw', 'lt_counts', 'shot_groups', 'LTDataset', 'select_lt',
-           'tab10', 'flip_labels', 'colorize', 'make_cmnist', 'get_lt_dataset', 'read_split_file', 'SplitFileDataset',
-           'stage', 'plot_profiles', 'show_cmnist_grid', 'cmnist_browser']
+           'tab10', 'flip_labels', 'colorize', 'make_cmnist', 'lt_selection', 'get_lt_dataset', 'read_split_file',
+           'SplitFileDataset', 'stage', 'plot_profiles', 'show_cmnist_grid', 'cmnist_browser']
 
 # %% ../nbs/00_data.ipynb #7ad901f7
 class DataMissingError(FileNotFoundError):
@@ -367,20 +367,22 @@ def make_cmnist(x_tr, y_tr, x_te, y_te, num_classes=10, flip=0.25, n_head=5, rng
     col_te = rng.integers(0, 10, len(y_te))
     return colorize(x_tr, col_tr), y_new, flipped, col_tr, colorize(x_te, col_te), col_te
 
-# %% ../nbs/00_data.ipynb #3c7689e9
-def _n_max(name, raw):
+# %% ../nbs/00_data.ipynb #75107e9a
+def lt_selection(raw: RawData, name, rho, seed, n_max=None):
+    "(class counts, sorted indices into the *full* training set) of the rho/seed long-tailed selection of `raw`."
     y = raw.full_y_train if raw.full_y_train is not None else raw.y_train
-    return len(y) // len(raw.classes) if name in ('mnist', 'fashion', 'cmnist') else int(np.bincount(y).max())
+    K = len(raw.classes)
+    n_max = n_max or (len(y) // K if name in ('mnist', 'fashion', 'cmnist') else int(np.bincount(y).max()))
+    counts = lt_counts(n_max, K, rho, np.bincount(y, minlength=K))
+    return counts, select_lt(y, counts, seed)
 
 def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot_rule='auto', download=True) -> LTDataset:
     "A long-tailed dataset: `name` in `LT_DATASETS`, imbalance `rho`, seeded per-class selection, balanced test set."
     if name not in LT_DATASETS: raise ValueError(f"unknown dataset {name!r}; expected one of {LT_DATASETS}")
     if not 0 <= flip < 1: raise ValueError(f"flip ratio must be in [0, 1), got {flip}")
     raw = load_raw('mnist' if name == 'cmnist' else name, root, download)
-    y_full = raw.full_y_train if raw.full_y_train is not None else raw.y_train
-    K = len(raw.classes); avail = np.bincount(y_full, minlength=K)
-    counts = lt_counts(n_max or _n_max(name, raw), K, rho, avail)
-    sel = select_lt(y_full, counts, seed)
+    K = len(raw.classes)
+    counts, sel = lt_selection(raw, name, rho, seed, n_max)
     if raw.train_index is not None: sel = _staged_rows(raw, sel, rho, seed)
     x, y, ids = raw.x_train[sel], raw.y_train[sel], raw.ids_train[sel]
     x_te, y_te, extra = raw.x_test, raw.y_test, {}
@@ -436,7 +438,7 @@ class SplitFileDataset:
         if self.size: im = im.resize((self.size, self.size))
         return np.asarray(im, dtype=np.uint8), int(self.labels[i])
 
-# %% ../nbs/00_data.ipynb #5b5c5e40
+# %% ../nbs/00_data.ipynb #d9e53f76
 def _attach_staged(r: RawData, staged: dict):
     "Fill in the full label vector and positions of a staged archive; its source tag is the original one."
     full_ids = np.asarray(staged['full_train_ids']); pos = {k: i for i, k in enumerate(full_ids)}
@@ -461,11 +463,9 @@ def stage(name, rhos=(100,), data_seeds=(0,), out='.carry/data', root=None) -> P
     if raw.full_y_train is not None: raise ValueError("cannot stage from a staged archive")
     src = next((r/f'{name}.tgz' for r in data_roots(root) if (r/f'{name}.tgz').exists()), None)
     if src is None: raise DataMissingError(f"staging reads the shipped {name}.tgz; none found in {data_roots(root)}")
-    K = len(raw.classes); need = set()
+    need = set()
     for rho in rhos:
-        for s in data_seeds:
-            counts = lt_counts(_n_max(name, raw), K, rho, np.bincount(raw.y_train, minlength=K))
-            need |= set(raw.ids_train[select_lt(raw.y_train, counts, s)])
+        for s in data_seeds: need |= set(raw.ids_train[lt_selection(raw, name, rho, s)[1]])
     keep = need | set(raw.ids_test)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     dst = out/f'{name}.tgz'; tmp = dst.with_suffix('.tmp')
