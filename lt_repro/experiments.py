@@ -122,7 +122,7 @@ class Registry:
             try: f.write(line); f.flush(); os.fsync(f.fileno())
             finally: fcntl.flock(f, fcntl.LOCK_UN)
 
-# %% ../nbs/04_experiments.ipynb #aef981cf
+# %% ../nbs/04_experiments.ipynb #b138c1ee
 _DS_CACHE = {}
 def _dataset(cfg: Config):
     k = (cfg.dataset, cfg.rho, cfg.data_seed)
@@ -141,6 +141,7 @@ def run_one(cfg: Config, device=None, commit=None) -> dict:
                train_counts=ds.counts, **{k: rep[k] for k in ('acc', 'acc_many', 'acc_medium', 'acc_few', 'per_class_acc')},
                train_s=round(rep['train_s'], 2), wall_s=round(time.time() - t0, 2), device=device_name(dev),
                commit=commit or git_commit(), versions=versions(), finished_at=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
+    if 'extra' in rep: rec['extra'] = rep['extra']   # a method's own measurements (see `Recipe.reports`)
     return rec
 
 # %% ../nbs/04_experiments.ipynb #9a2cd433

@@ -280,28 +280,31 @@ def fit_lt(learn: Learner, epochs: int, lr: float, schedule='one_cycle', cbs=Non
     else: raise ValueError(f"unknown schedule {schedule!r}; expected 'one_cycle' or one of {list(SCHEDULES)}")
     return learn
 
-# %% ../nbs/03_train.ipynb #5319d0a9
-def crt(learn: Learner, ds: LTDataset, epochs=10, lr=0.1, schedule='cosine', reinit=True, sampler='class_aware', head='main', seed=0, freeze=True):
-    "cRT: freeze φ, (re-)initialise head `head`, re-train it with class-aware batches (`freeze=False`: fine-tune all)."
+# %% ../nbs/03_train.ipynb #dea86daa
+def crt(learn: Learner, ds: LTDataset, epochs=10, lr=0.1, schedule='cosine', reinit=True, sampler='class_aware', head='main', seed=0,
+        freeze=True, cbs=None):
+    "cRT: freeze φ, (re-)initialise head `head`, re-train it with class-aware batches (`freeze=False`: fine-tune all; `cbs`: extra callbacks)."
     if reinit: learn.model.reset_head(head)
     train0 = learn.dls.loaders[0]
     learn.dls.loaders[0] = train0.new(order=make_order(sampler, ds.y_train, train0.bs, seed + 7919))
     learn.create_opt()
     mix = [c for c in learn.cbs if isinstance(c, MixHandler)]   # stage-1 augmentation (e.g. mixup) is not part of cRT
     try:
-        with learn.removed_cbs(mix): fit_lt(learn, epochs, lr, schedule, cbs=[FrozenBody()] if freeze else None)
+        with learn.removed_cbs(mix): fit_lt(learn, epochs, lr, schedule, cbs=([FrozenBody()] if freeze else []) + list(cbs or []))
     finally: learn.dls.loaders[0] = train0
     return learn
 
-# %% ../nbs/03_train.ipynb #92a3b9cb
+# %% ../nbs/03_train.ipynb #c373cc5a
 @dataclass
 class Recipe:
-    "What a method changes: sampler spec, callbacks, loss, post-training stages and the head used to predict."
+    "What a method changes: sampler spec, callbacks, loss, stages before/after the fit, extra reports, the head used to predict."
     sampler: object = 'uniform'
     cbs: list = field(default_factory=list)
     loss_func: object = None
     post: list = field(default_factory=list)   # callables (learn, ds, cfg) -> None, run in order after fit
     predict_head: str = 'main'
+    pre: list = field(default_factory=list)    # callables (learn, ds, cfg) -> None, run in order before fit
+    reports: list = field(default_factory=list)  # callables (learn, ds) -> dict, measured on the final model
 
 METHODS: dict[str, Callable[..., Recipe]] = {}
 
@@ -349,20 +352,25 @@ def crt_recipe(epochs=10, lr=None, schedule='cosine', reinit=True, mixup=None):
 @register_method('mixup')
 def mixup_recipe(alpha=1.0): return Recipe('uniform', [MixUp(alpha)])
 
-# %% ../nbs/03_train.ipynb #c19d4dc3
+# %% ../nbs/03_train.ipynb #6bfdd42a
 def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8, lr=0.1, schedule='one_cycle',
              bs=128, mom=0.9, wd=5e-4, seed=0, device=None, cfg=None):
     "Train `method` on `ds` and evaluate the end-of-training model; returns (report dict, learner)."
     r = get_recipe(method, params)
     learn = lt_learner(ds, model, r.sampler, bs, mom, wd, seed, device, cbs=r.cbs, loss_func=r.loss_func)
+    cfg = cfg if cfg is not None else _Cfg(model, epochs, lr, schedule, bs, mom, wd, seed)
     t = time.time()
+    for stage in r.pre: stage(learn, ds, cfg)
     fit_lt(learn, epochs, lr, schedule)
-    cfg = cfg if cfg is not None else _Cfg(lr=lr, seed=seed, epochs=epochs, schedule=schedule)
     for stage in r.post: stage(learn, ds, cfg)
     learn.model.predict_head = r.predict_head
     rep = evaluate(learn, ds); rep['train_s'] = time.time() - t
+    extra = {}
+    for f in r.reports: extra.update(f(learn, ds))
+    if extra: rep['extra'] = extra
     return rep, learn
 
 @dataclass
 class _Cfg:
-    lr: float; seed: int; epochs: int; schedule: str
+    "The training settings a stage may need when `train_lt` is called without a runner `Config` (same field names)."
+    model: object; epochs: int; lr: float; schedule: str; batch_size: int; mom: float; wd: float; seed: int
