@@ -17,9 +17,9 @@ def _load_studies():
     for m in STUDIES: importlib.import_module(m)
 
 # %% auto #0
-__all__ = ['STUDIES', 'configs_from_args', 'summary_table', 'demo', 'main']
+__all__ = ['STUDIES', 'configs_from_args', 'stage_grids', 'summary_table', 'demo', 'main']
 
-# %% ../nbs/05_cli.ipynb #d4aa86c3
+# %% ../nbs/05_cli.ipynb #735ad344
 _NUM = dict(rho=float, epochs=int, batch_size=int, lr=float, mom=float, wd=float, data_seed=int)
 
 def _split(v, typ=str): return [typ(x) for x in str(v).split(',') if x != '']
@@ -63,12 +63,25 @@ def _parser():
     st = sub.add_parser('stage', help='write small archives of what GPU runs need (the GPU machine gets only the working tree)')
     st.add_argument('--dataset', default='cifar10,cifar100'); st.add_argument('--rho', default='100'); st.add_argument('--data-seeds', default='0')
     st.add_argument('--out', default='.carry/data')
+    st.add_argument('--grid', default=None, help="stage what these grids (comma-separated) need instead: every rho, data seed and class subset")
     b = sub.add_parser('bench', help='speed benchmark; figures go to results/bench.jsonl')
     b.add_argument('--what', default='cpu', choices=['cpu', 'gpu', 'all']); b.add_argument('--results', default=None)
     b.add_argument('--seeds', default='0,1,2'); b.add_argument('--epochs', type=int, default=200)
     b.add_argument('--concurrency', default='1,4,8,16', help="concurrent-run counts to measure ('' to skip)")
     b.add_argument('--no-reference', action='store_true', help='skip the reference trainer (it takes ~7 min a run on an H100)')
     return p
+
+def stage_grids(names, out='.carry/data') -> list:
+    "Stage one archive per CIFAR dataset holding what every config of the grids `names` needs (rhos, data seeds, class subsets)."
+    from lt_repro.data import stage
+    need = {}
+    for c in (c for n in names for c in get_grid(n)):
+        if c.dataset not in ('cifar10', 'cifar100'): continue
+        d = need.setdefault(c.dataset, dict(rhos=set(), seeds=set(), subsets=set()))
+        d['seeds'].add(c.data_seed)
+        if c.classes is None and c.n_max is None: d['rhos'].add(c.rho)
+        else: d['subsets'].add((tuple(c.classes) if c.classes else None, c.n_max, c.rho))
+    return [stage(n, sorted(d['rhos']), sorted(d['seeds']), out, subsets=list(d['subsets'])) for n, d in need.items()]
 
 def summary_table(df) -> str:
     "A readable mean ± std table of a results DataFrame."
@@ -99,7 +112,7 @@ def demo(out='demo_out', seeds=(0,), jobs=1, epochs=8, device=None) -> Path:
     print(f"figure: {out/'demo_head_tail.png'}")
     return out
 
-# %% ../nbs/05_cli.ipynb #61b05d51
+# %% ../nbs/05_cli.ipynb #41bb8314
 def main(argv=None):
     a = _parser().parse_args(argv)
     if a.cmd == 'run':
@@ -122,9 +135,8 @@ def main(argv=None):
         demo(a.out, _split(a.seeds, int), a.jobs, a.epochs); return 0
     if a.cmd == 'stage':
         from lt_repro.data import stage
-        for n in _split(a.dataset):
-            p = stage(n, _split(a.rho, float), _split(a.data_seeds, int), a.out)
-            print(f"{p} ({p.stat().st_size / 2**20:.1f} MiB)")
+        paths = stage_grids(_split(a.grid), a.out) if a.grid else [stage(n, _split(a.rho, float), _split(a.data_seeds, int), a.out) for n in _split(a.dataset)]
+        for p in paths: print(f"{p} ({p.stat().st_size / 2**20:.1f} MiB)")
         return 0
     if a.cmd == 'bench':
         from lt_repro.bench import run_bench

@@ -367,36 +367,55 @@ def make_cmnist(x_tr, y_tr, x_te, y_te, num_classes=10, flip=0.25, n_head=5, rng
     col_te = rng.integers(0, 10, len(y_te))
     return colorize(x_tr, col_tr), y_new, flipped, col_tr, colorize(x_te, col_te), col_te
 
-# %% ../nbs/00_data.ipynb #75107e9a
-def lt_selection(raw: RawData, name, rho, seed, n_max=None):
+# %% ../nbs/00_data.ipynb #e7084a12
+def _check_classes(classes, K):
+    if classes is None: return None
+    classes = [int(c) for c in classes]
+    if len(classes) < 2 or len(set(classes)) != len(classes) or not all(0 <= c < K for c in classes):
+        raise ValueError(f"classes must be >= 2 distinct class indices in [0, {K}), got {classes}")
+    return classes
+
+def lt_selection(raw: RawData, name, rho, seed, n_max=None, classes=None):
     "(class counts, sorted indices into the *full* training set) of the rho/seed long-tailed selection of `raw`."
     y = raw.full_y_train if raw.full_y_train is not None else raw.y_train
-    K = len(raw.classes)
-    n_max = n_max or (len(y) // K if name in ('mnist', 'fashion', 'cmnist') else int(np.bincount(y).max()))
-    counts = lt_counts(n_max, K, rho, np.bincount(y, minlength=K))
+    classes = _check_classes(classes, len(raw.classes))
+    if classes is not None:   # a subset, in the given order (the first is the head): relabel to 0..k-1, others -1
+        lut = np.full(len(raw.classes), -1); lut[classes] = np.arange(len(classes)); y = lut[y]
+    K = len(classes) if classes is not None else len(raw.classes)
+    avail = np.bincount(y[y >= 0], minlength=K)
+    n_max = n_max or (len(y) // K if name in ('mnist', 'fashion', 'cmnist') else int(avail.max()))
+    counts = lt_counts(n_max, K, rho, avail)
     return counts, select_lt(y, counts, seed)
 
-def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot_rule='auto', download=True) -> LTDataset:
-    "A long-tailed dataset: `name` in `LT_DATASETS`, imbalance `rho`, seeded per-class selection, balanced test set."
+def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot_rule='auto', download=True, classes=None) -> LTDataset:
+    "A long-tailed dataset: `name` in `LT_DATASETS`, imbalance `rho`, seeded per-class selection, balanced test set (`classes`: a subset, head first)."
     if name not in LT_DATASETS: raise ValueError(f"unknown dataset {name!r}; expected one of {LT_DATASETS}")
     if not 0 <= flip < 1: raise ValueError(f"flip ratio must be in [0, 1), got {flip}")
+    if classes is not None and name == 'cmnist': raise ValueError("class subsets are not defined for CMNIST-LT (its labels are flipped)")
     raw = load_raw('mnist' if name == 'cmnist' else name, root, download)
+    classes = _check_classes(classes, len(raw.classes))
     K = len(raw.classes)
-    counts, sel = lt_selection(raw, name, rho, seed, n_max)
+    counts, sel = lt_selection(raw, name, rho, seed, n_max, classes)
     if raw.train_index is not None: sel = _staged_rows(raw, sel, rho, seed)
     x, y, ids = raw.x_train[sel], raw.y_train[sel], raw.ids_train[sel]
     x_te, y_te, extra = raw.x_test, raw.y_test, {}
+    cls_names, ids_te = raw.classes, raw.ids_test
+    if classes is not None:
+        lut = np.full(K, -1); lut[classes] = np.arange(len(classes))
+        y, te = lut[y], np.flatnonzero(lut[y_te] >= 0)
+        x_te, y_te, ids_te = x_te[te], lut[y_te[te]], ids_te[te]
+        cls_names, K, extra = [raw.classes[c] for c in classes], len(classes), dict(classes=classes)
     if name == 'cmnist':
         rng = np.random.default_rng([seed, 1])  # an independent stream for flips and colours
         x, y_new, flipped, col, x_te, col_te = make_cmnist(x, y, raw.x_test, raw.y_test, K, flip, rng=rng)
         extra = dict(clean_y=y, flipped=flipped, colour=col, colour_test=col_te, flip_ratio=flip)
         y = y_new
         counts = np.bincount(y, minlength=K).tolist()
-    return LTDataset(name, rho, seed, x, y, ids, x_te, y_te, raw.ids_test, raw.classes, [int(c) for c in counts],
+    return LTDataset(name, rho, seed, x, y, ids, x_te, y_te, ids_te, cls_names, [int(c) for c in counts],
                      shot_groups(counts, shot_rule), 'rank10' if shot_rule == 'auto' and K == 10 else shot_rule,
                      raw.source, extra)
 
-# %% ../nbs/00_data.ipynb #8ba18cf6
+# %% ../nbs/00_data.ipynb #98a471e0
 SPLIT_FILES = dict(imagenet_lt='ImageNet_LT_{split}.txt', places_lt='Places_LT_{split}.txt', inat2018='iNaturalist18_{split}.txt')
 
 def read_split_file(path, image_root=None, num_classes=None, check_exists=True):
@@ -438,7 +457,7 @@ class SplitFileDataset:
         if self.size: im = im.resize((self.size, self.size))
         return np.asarray(im, dtype=np.uint8), int(self.labels[i])
 
-# %% ../nbs/00_data.ipynb #d9e53f76
+# %% ../nbs/00_data.ipynb #3ac358c5
 def _attach_staged(r: RawData, staged: dict):
     "Fill in the full label vector and positions of a staged archive; its source tag is the original one."
     full_ids = np.asarray(staged['full_train_ids']); pos = {k: i for i, k in enumerate(full_ids)}
@@ -456,8 +475,8 @@ def _staged_rows(raw: RawData, sel, rho, seed):
                                f"({int((raw.train_index[pos] != sel).sum())} images missing); stage it with `lt_repro stage`")
     return pos
 
-def stage(name, rhos=(100,), data_seeds=(0,), out='.carry/data', root=None) -> Path:
-    "Write `out/<name>.tgz` with just the images the given (rho, data_seed) selections need, plus all test images."
+def stage(name, rhos=(100,), data_seeds=(0,), out='.carry/data', root=None, subsets=()) -> Path:
+    "Write `out/<name>.tgz` with just the images the (rho, data_seed) selections need, plus all test images; `subsets`: (classes, n_max, rho) too."
     if name not in _PICKLES: raise ValueError(f"staging is for cifar10/cifar100 (MNIST-family raw files are small enough to copy); got {name!r}")
     raw = load_raw(name, root)
     if raw.full_y_train is not None: raise ValueError("cannot stage from a staged archive")
@@ -466,11 +485,13 @@ def stage(name, rhos=(100,), data_seeds=(0,), out='.carry/data', root=None) -> P
     need = set()
     for rho in rhos:
         for s in data_seeds: need |= set(raw.ids_train[lt_selection(raw, name, rho, s)[1]])
+    for classes, n_max, rho in subsets:
+        for s in data_seeds: need |= set(raw.ids_train[lt_selection(raw, name, rho, s, n_max, classes)[1]])
     keep = need | set(raw.ids_test)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     dst = out/f'{name}.tgz'; tmp = dst.with_suffix('.tmp')
     meta = json.dumps(dict(full_train_ids=raw.ids_train.tolist(), full_train_labels=raw.y_train.tolist(),
-                           source=raw.source.split(':')[0], rhos=list(rhos), data_seeds=list(data_seeds))).encode()
+                           source=raw.source.split(':')[0], rhos=list(rhos), data_seeds=list(data_seeds), subsets=list(subsets))).encode()
     try:
         with tarfile.open(src, 'r:*') as tin, tarfile.open(tmp, 'w:gz') as tout:
             ti = tarfile.TarInfo(f'{name}/STAGED.json'); ti.size = len(meta); tout.addfile(ti, io.BytesIO(meta))
@@ -483,7 +504,7 @@ def stage(name, rhos=(100,), data_seeds=(0,), out='.carry/data', root=None) -> P
         if tmp.exists(): tmp.unlink()
     return dst
 
-# %% ../nbs/00_data.ipynb #eb0660aa
+# %% ../nbs/00_data.ipynb #188fe2a4
 def plot_profiles(datasets, ax=None):
     "Log-scale class-count profile of each `LTDataset` in `datasets`."
     import matplotlib.pyplot as plt
@@ -512,7 +533,7 @@ def show_cmnist_grid(ds: LTDataset, per_class=8, seed=0, ax=None):
     ax.set_title(f"CMNIST-LT (rho={ds.rho:g}, seed={ds.seed}); red frame = flipped label")
     return ax
 
-# %% ../nbs/00_data.ipynb #27a6a595
+# %% ../nbs/00_data.ipynb #46a2946f
 def cmnist_browser(ds: LTDataset, n=16):
     "An ipywidgets browser of CMNIST-LT training images filtered by class, colour and flipped-or-not."
     import ipywidgets as W, matplotlib.pyplot as plt
