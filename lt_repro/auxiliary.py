@@ -83,17 +83,16 @@ def weight_norm_cv(model, head='main') -> float:
     n = model.heads[head].weight.detach().float().norm(dim=1)
     return float(n.std() / n.mean())
 
-# %% ../nbs/12_auxiliary.ipynb #43d81fed
+# %% ../nbs/12_auxiliary.ipynb #70e70c66
 AUX_ROWS = [('ce', {}), ('cbs_rrs', {'lambdas': (1.0, 0.0)}), ('cbs_rrs', {}), ('cbs_rrs', {'ss': True}), ('ft_cbs', {}),
             ('cbs_rrs', {'lambdas': (1.0, 1.0)}), ('cbs_rrs', {'lambdas': (1.0, 0.5)}), ('cbs_rrs', {'rot_aug': True})]
 
 @register_grid('auxiliary')
 def auxiliary_grid(scale='full'):
     "Seed 002 Tables 1-5 on CIFAR-10/100-LT rho=100: RRS-only, CBS-only, CBS+RRS†, +SS†, ftRRS+CBS, ratios, rotation aug."
-    from lt_repro.experiments import Config
+    from lt_repro.experiments import grid, method_rows
     if scale == 'ci':
-        ci = dict(experiment='auxiliary_ci', dataset='mnist', model='lenet32', epochs=1, lr=0.1, mom=0.0, wd=0.0, schedule='cosine', seed=0)
-        return [Config.from_dict(dict(ci, method=m, params=p if m != 'ft_cbs' else {'epochs': 1})) for m, p in AUX_ROWS]
-    return [Config.from_dict(dict(experiment='auxiliary', dataset=d, rho=100, method=m, params=p, epochs=200, batch_size=128, lr=0.1,
-                                  mom=0.9, wd=2e-4, schedule=s, seed=k))
-            for s in ('ldam', 'one_cycle') for d in ('cifar10', 'cifar100') for m, p in AUX_ROWS for k in (0, 1, 2)]
+        ci = dict(experiment='auxiliary_ci', dataset='mnist', model='lenet32', epochs=1, lr=0.1, mom=0.0, wd=0.0, schedule='cosine')
+        return grid(ci, (0,), method_rows(*[(m, p if m != 'ft_cbs' else {'epochs': 1}) for m, p in AUX_ROWS]))
+    return grid(dict(experiment='auxiliary', rho=100, epochs=200, batch_size=128, lr=0.1, mom=0.9, wd=2e-4), (0, 1, 2),
+                method_rows(*AUX_ROWS), schedule=('ldam', 'one_cycle'), dataset=('cifar10', 'cifar100'))

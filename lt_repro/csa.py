@@ -129,7 +129,7 @@ def show_csa(csa: CSA, dl, n=6, lam=0.7, stats=None):
         axs[r, 0].set_title(name, fontsize=8, loc='left')
     return fig
 
-# %% ../nbs/11_csa.ipynb #7ae6dd26
+# %% ../nbs/11_csa.ipynb #e6d11e07
 from .train import register_grid
 
 CSA_BASE = dict(experiment='csa', rho=100, epochs=200, batch_size=128, lr=0.2, mom=0.9, wd=2e-4, schedule='csa')
@@ -141,18 +141,19 @@ PAPER_T2 = {('cifar100', 'ce'): (38.3, 43.9, 55.7), ('cifar10', 'ce'): (70.4, 74
 @register_grid('csa_table2')
 def csa_table2_grid(scale='full'):
     "Table 2: CE, CB-RS, cRT, mixup, CSA, CSA+mixup on CIFAR-10/100-LT at rho 100/50/10, paper schedule and one-cycle."
-    from lt_repro.experiments import Config
+    from lt_repro.experiments import grid, method_rows
     if scale == 'ci':   # CI: CSA and CSA+mixup through the runner on MNIST-LT (LeNet), two epochs, no warm-up
-        return [Config.from_dict(dict(CSA_BASE, experiment='csa_ci', dataset='mnist', method='csa', params=dict(p, start_aug=0, end_aug=0, delta=0.5),
-                                      epochs=2, lr=0.1, mom=0.0, wd=0.0, schedule='cosine', seed=0)) for p in ({}, {'mixup_alpha': 1.0})]
-    return [Config.from_dict(dict(CSA_BASE, dataset=d, rho=r, method=m, params=p, schedule=s, seed=k))
-            for s in ('csa', 'one_cycle') for d in ('cifar10', 'cifar100') for r in (100, 50, 10) for m, p in TABLE2_METHODS for k in (0, 1, 2)]
+        return grid(dict(CSA_BASE, experiment='csa_ci', dataset='mnist', epochs=2, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0,),
+                    method_rows(*[('csa', dict(p, start_aug=0, end_aug=0, delta=0.5)) for p in ({}, {'mixup_alpha': 1.0})]))
+    return grid(CSA_BASE, (0, 1, 2), method_rows(*TABLE2_METHODS), schedule=('csa', 'one_cycle'), dataset=('cifar10', 'cifar100'), rho=(100, 50, 10))
 
 @register_grid('csa_ablation')
 def csa_ablation_grid(scale='full'):
     "Ablations on CIFAR-100-LT rho=100: delta, mask, bank size, fixed lambda, no context."
-    from lt_repro.experiments import Config
+    from lt_repro.experiments import grid, method_rows
     abl = [{'delta': 0.5}, {'delta': 0.95}, {'mask': 'linear'}, {'bank_size': 512}, {'bank_size': 32}, {'lam': 0.5},
            {'use_context': False}, {'end_aug': 0}]
-    return [Config.from_dict(dict(CSA_BASE, experiment='csa_ablation', dataset='cifar100', method='csa', params=p, seed=k))
-            for p in abl for k in (0, 1, 2)]
+    if scale == 'ci':   # two of the ablations for one epoch on MNIST-LT
+        return grid(dict(CSA_BASE, experiment='csa_ablation_ci', dataset='mnist', epochs=1, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0,),
+                    method_rows(*[('csa', dict(p, start_aug=0, end_aug=0, delta=0.5)) for p in ({'use_context': False}, {'lam': 0.5, 'mask': 'linear'})]))
+    return grid(dict(CSA_BASE, experiment='csa_ablation', dataset='cifar100'), (0, 1, 2), method_rows(*[('csa', p) for p in abl]))

@@ -166,7 +166,7 @@ def load_mnist(name='mnist', root=None, download=True) -> RawData:
     raise _missing(name, looked, f"put torchvision's raw IDX files in <root>/{spec['folder']}/raw/ and pass root= or set "
                    f"LT_REPRO_DATA=<root> (this project: LT_REPRO_DATA=../shared/data), or allow torchvision to download")
 
-# %% ../nbs/00_data.ipynb #10c59821
+# %% ../nbs/00_data.ipynb #6f33b381
 def _decode_image(b: bytes) -> np.ndarray:
     from PIL import Image
     im = Image.open(io.BytesIO(b)); im.load()
@@ -196,8 +196,8 @@ def _decode_folder_layout(name, members, source):
         if len(parts) != 3 or parts[0] not in rows: continue
         rows[parts[0]].append((parts[1], Path(parts[2]).stem, b))
     if not rows['train'] or not rows['test']: raise CorruptDataError(f"{source}: no train/ and test/ class folders found")
-    classes = sorted({c for c, _, _ in rows['train']})
-    cidx = {c: i for i, c in enumerate(classes)}
+    classes = sorted({c for c, _, _ in rows['train']} | ({c for c, _, _ in rows['test']} if staged is not None else set()))
+    cidx = {c: i for i, c in enumerate(classes)}   # a staged archive may lack whole training classes; its test set has them all
     out = {}
     for s, rs in rows.items():
         rs.sort(key=lambda t: (cidx.get(t[0], -1), t[1]))

@@ -177,58 +177,45 @@ def ve_smooth_recipe(eps=0.0, head=0, tail=1):
     "The flatness experiment: CE with ε of every head example's label mass moved to the tail class."
     return Recipe('uniform', [VirtualExampleSmoothing(eps, head, tail)])
 
-# %% ../nbs/13_dive.ipynb #1ce945ff
+# %% ../nbs/13_dive.ipynb #ca46c7a3
 DIVE_ROWS = [('bsce', {'tau': 0.0}), ('bsce', {}), ('dive', {})]
 FLAT_PAIRS = {'airplane-dog': [0, 5], 'cat-dog': [3, 5]}
 FLAT_SIZES = [(5000, 10), (5000, 100), (500, 10)]   # (n_head, rho): 5000 vs 500, 5000 vs 50, 500 vs 50
 FLAT_EPS = (0.0, 0.1, 0.2, 0.3, 0.4)
 _CIFAR = dict(model='resnet32', epochs=200, batch_size=128, lr=0.1, mom=0.9, wd=2e-4)
 
-def _dedup(cfgs):
-    seen, out = set(), []
-    for c in cfgs:
-        if (c.config_id, c.seed) not in seen: seen.add((c.config_id, c.seed)); out.append(c)
-    return out
-
 @register_grid('dive')
 def dive_grid(scale='full'):
     "DiVE main table (CE, BSCE, DiVE; CIFAR-10/100-LT; rho 100/50/10; two schedules) and the τ × p sensitivity."
-    from lt_repro.experiments import Config
-    if scale == 'ci':
-        ci = dict(experiment='dive_ci', dataset='mnist', model='lenet32', epochs=1, lr=0.05, schedule='cosine', seed=0)
-        return [Config.from_dict(dict(ci, method=m, params=p)) for m, p in DIVE_ROWS]
-    main = [Config.from_dict(dict(_CIFAR, experiment='dive', dataset=d, rho=r, method=m, params=p, schedule=s, seed=k))
-            for s in ('dive', 'one_cycle') for d in ('cifar100', 'cifar10') for r in (100, 50, 10) for m, p in DIVE_ROWS for k in (0, 1, 2)]
-    sens = [Config.from_dict(dict(_CIFAR, experiment='dive', dataset='cifar100', rho=100, method='dive', schedule='dive', seed=k,
-                                  params={} if (t, p) == (3.0, 0.5) else {'tau': t, 'p': p}))   # the default is the main-table run
-            for t in (2.0, 3.0, 6.0) for p in (0.5, 1.0) for k in (0, 1, 2)]
-    return _dedup(main + sens)
+    from lt_repro.experiments import grid, method_rows
+    if scale == 'ci': return grid(dict(experiment='dive_ci', dataset='mnist', model='lenet32', epochs=1, lr=0.05, schedule='cosine'), (0,), method_rows(*DIVE_ROWS))
+    base = dict(_CIFAR, experiment='dive')
+    main = grid(base, (0, 1, 2), method_rows(*DIVE_ROWS), schedule=('dive', 'one_cycle'), dataset=('cifar100', 'cifar10'), rho=(100, 50, 10))
+    sens = grid(dict(base, dataset='cifar100', rho=100, schedule='dive'), (0, 1, 2),   # (3, 0.5) is the default: the main table's run
+                method_rows(*[('dive', {} if (t, p) == (3.0, 0.5) else {'tau': t, 'p': p}) for t in (2.0, 3.0, 6.0) for p in (0.5, 1.0)]))
+    return main + [c for c in sens if c.params != {}]
 
 @register_grid('dive_flatness')
 def dive_flatness_grid(scale='full'):
     "Supplement §A: binary head-vs-tail CIFAR-10 with ε-smoothed virtual examples, 5 runs each."
-    from lt_repro.experiments import Config
+    from lt_repro.experiments import grid
     if scale == 'ci':
-        return [Config.from_dict(dict(experiment='dive_flatness_ci', dataset='cifar10', classes=[0, 5], n_max=500, rho=10, model='resnet32',
-                                      epochs=3, batch_size=64, lr=0.05, wd=2e-4, schedule='one_cycle', method='ve_smooth',
-                                      params={'eps': e}, seed=0)) for e in (0.0, 0.4)]
-    return [Config.from_dict(dict(_CIFAR, experiment='dive_flatness', dataset='cifar10', classes=cls, n_max=n, rho=r, method='ve_smooth',
-                                  params={'eps': e}, schedule='dive', seed=k))
-            for cls in FLAT_PAIRS.values() for n, r in FLAT_SIZES for e in FLAT_EPS for k in range(5)]
+        return grid(dict(experiment='dive_flatness_ci', dataset='cifar10', classes=[0, 5], n_max=500, rho=10, model='resnet32', epochs=3,
+                         batch_size=64, lr=0.05, wd=2e-4, schedule='one_cycle', method='ve_smooth'), (0,), [dict(params={'eps': e}) for e in (0.0, 0.4)])
+    return grid(dict(_CIFAR, experiment='dive_flatness', dataset='cifar10', method='ve_smooth', schedule='dive'), range(5),
+                [dict(n_max=n, rho=r, params={'eps': e}) for n, r in FLAT_SIZES for e in FLAT_EPS], classes=list(FLAT_PAIRS.values()))
 
 @register_grid('dive_cpu')
 def dive_cpu_grid(scale='full'):
     "CPU-sized analogues: CE/BSCE/DiVE on MNIST-LT and Fashion-LT (LeNet-32, 8 epochs); flatness at 500:50 (ResNet-32, 10 epochs)."
-    from lt_repro.experiments import Config
-    seeds = (0, 1, 2) if scale == 'full' else (0,)
-    exp = 'dive_cpu' if scale == 'full' else 'dive_cpu_ci'
-    mn = [Config.from_dict(dict(experiment=exp, dataset=d, rho=100, model='lenet32', epochs=8 if scale == 'full' else 1, batch_size=128,
-                                lr=0.1, mom=0.9, wd=5e-4, schedule='cosine', method=m, params=p, seed=k))
-          for d in ('mnist', 'fashion') for m, p in DIVE_ROWS for k in seeds]
-    fl = [Config.from_dict(dict(experiment=exp, dataset='cifar10', classes=cls, n_max=500, rho=10, model='resnet32',
-                                epochs=10 if scale == 'full' else 1, batch_size=64, lr=0.05, wd=5e-4, schedule='one_cycle',
-                                method='ve_smooth', params={'eps': e}, seed=k))
-          for cls in FLAT_PAIRS.values() for e in (0.0, 0.2, 0.4) for k in seeds]
+    from lt_repro.experiments import grid, method_rows
+    full = scale == 'full'
+    seeds, exp = ((0, 1, 2), 'dive_cpu') if full else ((0,), 'dive_cpu_ci')
+    mn = grid(dict(experiment=exp, rho=100, model='lenet32', epochs=8 if full else 1, batch_size=128, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'),
+              seeds, method_rows(*DIVE_ROWS), dataset=('mnist', 'fashion'))
+    fl = grid(dict(experiment=exp, dataset='cifar10', n_max=500, rho=10, model='resnet32', epochs=10 if full else 1, batch_size=64, lr=0.05,
+                   wd=5e-4, schedule='one_cycle'), seeds, method_rows(*[('ve_smooth', {'eps': e}) for e in (0.0, 0.2, 0.4)]),
+              classes=list(FLAT_PAIRS.values()))
     return mn + fl
 
 # %% ../nbs/13_dive.ipynb #6313f2bc

@@ -17,7 +17,7 @@ import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive  # noqa: F401  (register 
 
 # %% auto #0
 __all__ = ['REQUIRED_FIELDS', 'KEYS', 'METRICS', 'Config', 'git_commit', 'versions', 'device_name', 'results_dir', 'Registry',
-           'run_one', 'grid', 'run_grid', 'import_records', 'load_results', 'summarise', 'pm']
+           'run_one', 'grid', 'method_rows', 'run_grid', 'import_records', 'load_results', 'summarise', 'pm']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max')   # fields added after records existed: hashed only when set
@@ -155,16 +155,22 @@ def run_one(cfg: Config, device=None, commit=None) -> dict:
     if 'extra' in rep: rec['extra'] = rep['extra']   # a method's own measurements (see `Recipe.reports`)
     return rec
 
-# %% ../nbs/04_experiments.ipynb #9a2cd433
-def grid(base: dict, seeds=(0, 1, 2), **axes) -> list[Config]:
-    "Configs for every combination of `axes` (field -> list of values) over `seeds`, starting from `base`."
+# %% ../nbs/04_experiments.ipynb #cdb32b33
+def grid(base: dict, seeds=(0, 1, 2), rows=None, **axes) -> list[Config]:
+    "Configs for every combination of `axes` (field -> values) × `rows` (partial configs varied together) × `seeds`, from `base`."
     import itertools
-    keys = list(axes)
-    out = []
+    keys, out, seen = list(axes), [], set()
     for combo in itertools.product(*(axes[k] for k in keys)):
-        d = dict(base, **dict(zip(keys, combo)))
-        for s in seeds: out.append(Config.from_dict(dict(d, seed=s)))
+        for row in (rows or [{}]):
+            d = dict(base, **dict(zip(keys, combo)), **row)
+            for s in seeds:
+                c = Config.from_dict(dict(d, seed=s))
+                if (c.config_id, s) not in seen: seen.add((c.config_id, s)); out.append(c)   # rows may repeat a config
     return out
+
+def method_rows(*methods) -> list[dict]:
+    "Grid rows from (method, params) pairs: the usual way a table's rows are given."
+    return [dict(method=m, params=dict(p)) for m, p in methods]
 
 def _worker_init(threads):
     torch.set_num_threads(threads)

@@ -1,6 +1,6 @@
 """The record format, resume/skip, crash safety and bad configs of the runner and registry."""
 import json, numpy as np, pytest, torch
-from lt_repro.experiments import Config, Registry, run_grid, grid, load_results, summarise, REQUIRED_FIELDS
+from lt_repro.experiments import Config, Registry, run_grid, grid, method_rows, load_results, summarise, REQUIRED_FIELDS
 from lt_repro.train import crop_flip, SCHEDULES, TensorDL, get_recipe
 from lt_repro.models import resnet32, lenet2d
 
@@ -22,6 +22,22 @@ def test_record_format_and_skip(tmp_path):
     assert again['ran'] == 0 and again['skipped'] == 2
     forced = run_grid(cfgs[:1], root=tmp_path, device='cpu', progress=False, force=True)
     assert forced['ran'] == 1 and len(Registry('t', tmp_path).records()) == 3   # appended, never rewritten
+
+
+def test_grid_rows_vary_together_and_repeats_are_dropped():
+    cfgs = grid(BASE, (0, 1), method_rows(('ce', {}), ('qpower', {'q': 0.5}), ('ce', {})), dataset=['mnist', 'fashion'])
+    assert len(cfgs) == 2 * 2 * 2                                   # the repeated CE row is one config
+    assert {(c.dataset, c.method, c.params.get('q'), c.seed) for c in cfgs} == {
+        (d, m, q, s) for d in ('mnist', 'fashion') for m, q in (('ce', None), ('qpower', 0.5)) for s in (0, 1)}
+    assert all(c.params == {} for c in cfgs if c.method == 'ce')  # a row's params never leak into another row
+
+
+def test_later_fields_keep_old_config_ids():
+    c = Config('t', 'cifar10', rho=10)
+    assert c.config_id == Config('t', 'cifar10', rho=10, classes=None, n_max=None).config_id
+    assert c.config_id != Config('t', 'cifar10', rho=10, classes=[0, 5], n_max=5000).config_id
+    with pytest.raises(ValueError): Config('t', 'cifar10', classes=[3, 3])
+    with pytest.raises(ValueError): Config('t', 'cifar10', n_max=0)
 
 
 def test_crash_leaves_no_record(tmp_path):
