@@ -17,12 +17,12 @@ from .train import Recipe, register_method, register_grid, crt, TensorDL
 
 # %% auto #0
 __all__ = ['AUG_MODES', 'STG_BASE', 'STG_CI', 'STG_CI_PARAMS', 'STG_SCHEDULES', 'PAPER_T12', 'PAPER_T6', 'PAPER_T7', 'PAPER_T5',
-           'RHOS', 'NAMES', 'eq1_targets', 'FeatureMemory', 'TargetEMA', 'STG', 'stg_loss', 'gaussian_kl', 'kl_matrix',
-           'check_head_rule', 'head_classes', 'class_beta', 'features_of', 'FittedSTG', 'class_means', 'train_stg',
-           'keep_mix', 'semantic_augment', 'STGAugment', 'LWSHead', 'adam', 'retrain_classifier', 'transformation_kl',
-           'kl_by_shared_head', 'embed_2d', 'plot_decision_regions', 'plot_augmentations', 'stg_recipe',
-           'crt_mixup_recipe', 'lws_mixup_recipe', 'stg_params', 'table12_rows', 'ablation_rows', 'stg_grid',
-           'stg_ablation_grid', 'variant', 'table12', 'table6', 'table7', 'stg_verdicts']
+           'RHOS', 'DS_NAMES', 'NAMES', 'eq1_targets', 'FeatureMemory', 'TargetEMA', 'STG', 'stg_loss', 'gaussian_kl',
+           'kl_matrix', 'check_head_rule', 'head_classes', 'class_beta', 'features_of', 'FittedSTG', 'class_means',
+           'train_stg', 'keep_mix', 'semantic_augment', 'STGAugment', 'LWSHead', 'adam', 'retrain_classifier',
+           'transformation_kl', 'kl_by_shared_head', 'embed_2d', 'plot_decision_regions', 'plot_augmentations',
+           'stg_recipe', 'crt_mixup_recipe', 'lws_mixup_recipe', 'stg_params', 'table12_rows', 'ablation_rows',
+           'variant', 'stg_grid', 'stg_ablation_grid', 'table12', 'table6', 'table7', 'stg_verdicts']
 
 # %% ../nbs/14_stg.ipynb #f078763d
 def eq1_targets(a, y, ctx_a=None, ctx_y=None, include_self=True):
@@ -150,7 +150,7 @@ def features_of(learn, dl=None, feat_module=None, aug=True, bs=1024):
     finally: h.remove(); model.train(was)
     return torch.cat(out).flatten(1), torch.cat(ys)
 
-# %% ../nbs/14_stg.ipynb #36d37dd5
+# %% ../nbs/14_stg.ipynb #11247b9a
 @dataclass
 class FittedSTG:
     "A trained STG with what stage 3 needs: head-class mask, class counts, head-class mean features (for similarity), loss per epoch."
@@ -188,8 +188,9 @@ def train_stg(feats, labels, head, epochs=10, bs=128, lr=1e-3, m=1200, smooth=0.
     N, d = f0.shape; C = len(head)
     if len(labels) != N: raise ValueError(f"{N} features but {len(labels)} labels")
     if labels.max() >= C: raise ValueError(f"labels go up to {int(labels.max())} but the head mask has {C} classes")
-    torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
-    stg = STG(d, C, hidden).to(dev); opt = torch.optim.Adam(stg.parameters(), lr)
+    with torch.random.fork_rng(devices=[]):     # a seeded init that leaves the global RNG as it was
+        torch.manual_seed(seed); stg = STG(d, C, hidden).to(dev)
+    g, opt = torch.Generator().manual_seed(seed), torch.optim.Adam(stg.parameters(), lr)
     mem, ema = FeatureMemory(m), TargetEMA(N, d, smooth, dev)
     idx_head = head[labels].nonzero().squeeze(1).cpu()
     if len(idx_head) < 2: raise ValueError("fewer than 2 head-class samples: nothing to train STG on")
@@ -443,7 +444,7 @@ def lws_mixup_recipe(alpha=1.0, crt_epochs=10, crt_lr=None, crt_schedule='cosine
     "LWS+mixup: STG's stage 1, then per-class scales of the stage-1 classifier learned without augmentation."
     return stg_recipe(alpha, 'none', crt_epochs=crt_epochs, crt_lr=crt_lr, crt_schedule=crt_schedule, crt_epoch=crt_epoch, crt_wd=crt_wd, head=head, lws=True)
 
-# %% ../nbs/14_stg.ipynb #9eea7a87
+# %% ../nbs/14_stg.ipynb #e71e04ca
 STG_BASE = dict(experiment='stg', rho=100, model='resnet32', epochs=200, batch_size=128, lr=0.1, mom=0.9, wd=2e-4)
 STG_CI = dict(experiment='stg_ci', dataset='mnist', rho=100, model='lenet32', epochs=1, lr=0.1, mom=0.0, wd=0.0, schedule='cosine', seed=0)
 STG_CI_PARAMS = dict(stg_epochs=2, crt_epochs=1, crt_epoch='dataset')
@@ -467,6 +468,13 @@ def ablation_rows(dataset):
     rows += [stg_params(dataset, use_mu=False)]
     return [('stg', p) for i, p in enumerate(rows) if p not in rows[:i]]
 
+def variant(params: dict):
+    "What an `stg` config varies: ('m', m), ('no_mu', λ), ('stg', λ), ('dropout', p), ('noise', std) or ('none', None)."
+    if params.get('m', 1200) != 1200: return ('m', params['m'])
+    aug = params.get('aug', 'stg')
+    if aug == 'stg': return ('stg' if params.get('use_mu', True) else 'no_mu', params.get('lam', 1.5))
+    return (aug, {'dropout': params.get('p', 0.2), 'noise': params.get('std', 0.5)}.get(aug))
+
 @register_grid('stg')
 def stg_grid(scale='full'):
     "Tables 1-2: CE, mixup, cRT+mixup, LWS+mixup, STG on CIFAR-10/100-LT at rho 100/50/10, ResNet-32, 3 seeds, paper schedule and one-cycle."
@@ -487,7 +495,7 @@ def stg_ablation_grid(scale='full'):
     return [Config.from_dict(dict(STG_BASE, dataset=d, method=m, params=p, schedule='csa', seed=k))
             for d in ('cifar10', 'cifar100') for m, p in ablation_rows(d) for k in (0, 1, 2)]
 
-# %% ../nbs/14_stg.ipynb #9c42f06b
+# %% ../nbs/14_stg.ipynb #04f8c80e
 PAPER_T12 = {   # (dataset, method) -> accuracy at rho (100, 50, 10); Table 1 (CIFAR-10-LT) and Table 2 (CIFAR-100-LT)
     ('cifar10', 'ce'): (70.4, 74.8, 86.4), ('cifar10', 'mixup'): (73.1, 77.8, 87.1), ('cifar10', 'crt_mixup'): (79.1, 84.2, 89.8),
     ('cifar10', 'lws_mixup'): (76.3, 82.6, 89.6), ('cifar10', 'mislas'): (82.1, 85.7, 90.0), ('cifar10', 'stg'): (83.1, 85.9, 90.4),
@@ -501,14 +509,8 @@ PAPER_T7 = {   # Table 7, rho 100: (CIFAR-10-LT, CIFAR-100-LT); two CIFAR-10 cel
 PAPER_T5 = dict(kl=[[0, 43.1, 33.1, 38.6, 29.2], [37.2, 0, 41.2, 62.8, 54.5], [42.1, 59.1, 0, 69.5, 57.1],
                     [28.2, 55.8, 45.9, 0, 22.2], [28.1, 61.1, 45.2, 27.4, 0]], similar=[15, 9, 18, 16, 16])
 RHOS = (100, 50, 10)
+DS_NAMES = {'cifar10': 'CIFAR-10-LT', 'cifar100': 'CIFAR-100-LT'}
 NAMES = {'ce': 'CE', 'mixup': 'Mixup', 'crt_mixup': 'cRT+mixup', 'lws_mixup': 'LWS+mixup', 'mislas': 'MiSLAS', 'stg': 'STG (ours)'}
-
-def variant(params: dict):
-    "What an `stg` config varies: ('m', m), ('no_mu', λ), ('stg', λ), ('dropout', p), ('noise', std) or ('none', None)."
-    if params.get('m', 1200) != 1200: return ('m', params['m'])
-    aug = params.get('aug', 'stg')
-    if aug == 'stg': return ('stg' if params.get('use_mu', True) else 'no_mu', params.get('lam', 1.5))
-    return (aug, {'dropout': params.get('p', 0.2), 'noise': params.get('std', 0.5)}.get(aug))
 
 def _cell(x, digits=1):
     from lt_repro.experiments import pm
@@ -543,7 +545,7 @@ def table7(df):
     return pd.DataFrame([{'strategy': name, 'paper C10': p10, 'ours C10': _cell(_accs(df, 'cifar10', 100, 'stg', key)),
                           'paper C100': p100, 'ours C100': _cell(_accs(df, 'cifar100', 100, 'stg', key))} for key, name, p10, p100 in rows])
 
-# %% ../nbs/14_stg.ipynb #c0ed9814
+# %% ../nbs/14_stg.ipynb #1059ea07
 def _judge(pairs):
     "pairs: [(label, accs_a, accs_b)] for claims 'a beats b'."
     if any(len(a) < 2 or len(b) < 2 for _, a, b in pairs): return 'not run', ''
@@ -564,16 +566,16 @@ def stg_verdicts(df, kl=None) -> pd.DataFrame:
     for d, tab in (('cifar10', 'Table 1'), ('cifar100', 'Table 2')):
         for base in ('crt_mixup', 'lws_mixup'):
             P = PAPER_T12
-            rows.append((f"STG beats {NAMES[base]} on {d.upper()}-LT at rho 100/50/10 ({tab})",
+            rows.append((f"STG beats {NAMES[base]} on {DS_NAMES[d]} at rho 100/50/10 ({tab})",
                          ' / '.join(f"{P[(d, 'stg')][i]} vs {P[(d, base)][i]}" for i in range(3)),
                          _judge([(f"ρ{r}", _accs(df, d, r, 'stg'), _accs(df, d, r, base)) for r in RHOS])))
         P = PAPER_T12
-        rows.append((f"STG beats mixup and CE on {d.upper()}-LT at rho 100 ({tab})", f"{P[(d, 'stg')][0]} vs {P[(d, 'mixup')][0]}, {P[(d, 'ce')][0]}",
+        rows.append((f"STG beats mixup and CE on {DS_NAMES[d]} at rho 100 ({tab})", f"{P[(d, 'stg')][0]} vs {P[(d, 'mixup')][0]}, {P[(d, 'ce')][0]}",
                      _judge([('vs mixup', _accs(df, d, 100, 'stg'), _accs(df, d, 100, 'mixup')), ('vs CE', _accs(df, d, 100, 'stg'), _accs(df, d, 100, 'ce'))])))
     rows.append(("A larger memory helps: m=1200 beats m=0 (Table 6, CIFAR-100-LT rho 100)", "48.6 vs 48.3",
                  _judge([('1200−0', _accs(df, 'cifar100', 100, 'stg'), _accs(df, 'cifar100', 100, 'stg', ('m', 0)))])))
     for d, i in (('cifar10', 0), ('cifar100', 1)):
-        rows.append((f"Best STG λ beats best dropout and best noise ({d.upper()}-LT rho 100, Table 7)",
+        rows.append((f"Best STG λ beats best dropout and best noise ({DS_NAMES[d]} rho 100, Table 7)",
                      f"{max(v[i] for k, v in PAPER_T7.items() if k[0] == 'stg')} vs {max(v[i] for k, v in PAPER_T7.items() if k[0] == 'dropout')}, {max(v[i] for k, v in PAPER_T7.items() if k[0] == 'noise')}",
                      _judge([('vs dropout', _best(df, d, 'stg', (0.5, 1.0, 1.5)), _best(df, d, 'dropout', (0.1, 0.2, 0.3))),
                              ('vs noise', _best(df, d, 'stg', (0.5, 1.0, 1.5)), _best(df, d, 'noise', (0.1, 0.5, 1.0, 1.5)))])))

@@ -242,3 +242,32 @@ def test_grids():
     shared = {(c.config_id, c.seed) for c in abl} & {(c.config_id, c.seed) for c in full}
     assert len(shared) == 6                                                          # STG λ=1.5, m=1200 on both datasets, 3 seeds
     assert all(c.dataset == 'mnist' and c.epochs == 1 for c in stg_grid('ci') + stg_ablation_grid('ci'))
+
+
+def _fake_results(acc_of):
+    "A results frame as load_results gives it, for the full grids, with acc = acc_of(config)."
+    import pandas as pd, json
+    cfgs = stg_grid('full') + stg_ablation_grid('full')
+    recs = [dict(c.to_dict(), acc=acc_of(c)) for c in cfgs]
+    df = pd.DataFrame(recs); df['params_str'] = df.params.map(lambda p: json.dumps(p, sort_keys=True))
+    return df.drop_duplicates(['params_str', 'dataset', 'rho', 'method', 'schedule', 'seed'])
+
+
+def test_tables_and_verdicts_from_records():
+    from lt_repro.stg import table12, table6, table7, stg_verdicts
+    base = {'ce': 40, 'mixup': 41, 'crt_mixup': 45, 'lws_mixup': 44}
+    def acc(c):
+        if c.method != 'stg': return base[c.method] + 0.1 * c.seed
+        k = variant(c.params)
+        return {('stg', 1.5): 48, ('m', 0): 47.9, ('dropout', 0.3): 49}.get(k, 46) + 0.1 * c.seed
+    df = _fake_results(acc)
+    t1 = table12(df, 'cifar100')
+    assert t1.loc[t1.method == 'STG (ours)', 'ours 100'].item().startswith('48.1 ± 0.1 (n=3)')
+    assert table6(df).set_index('m').loc[0, 'ours'].startswith('48.0 ± 0.1')
+    assert table7(df).set_index('strategy').loc['Dropout p=0.3', 'ours C100'].startswith('49.1')
+    v = stg_verdicts(df, dict(kl_same_head=1.0, kl_diff_head=2.0, n=3)).set_index('claim').verdict
+    assert v.filter(like='cRT+mixup on CIFAR-100').item() == 'reproduced'                # +3 over a std of 0.14
+    assert v.filter(like='m=1200 beats m=0').item() == 'partly'                         # +0.1: within the seeds' spread
+    assert v.filter(like='CIFAR-100-LT rho 100, Table 7').item() == 'not'               # dropout p=0.3 is better
+    assert v.filter(like='Table 5').item() == 'reproduced'
+    assert set(stg_verdicts(df.iloc[:0]).verdict) == {'not run', 'not judged'}
