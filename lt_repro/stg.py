@@ -22,7 +22,7 @@ __all__ = ['AUG_MODES', 'STG_BASE', 'STG_CI', 'STG_CI_PARAMS', 'STG_SCHEDULES', 
            'train_stg', 'keep_mix', 'semantic_augment', 'STGAugment', 'LWSHead', 'adam', 'retrain_classifier',
            'transformation_kl', 'kl_by_shared_head', 'embed_2d', 'plot_decision_regions', 'plot_augmentations',
            'stg_recipe', 'crt_mixup_recipe', 'lws_mixup_recipe', 'stg_params', 'table12_rows', 'ablation_rows',
-           'variant', 'stg_grid', 'stg_ablation_grid', 'table12', 'table6', 'table7', 'stg_verdicts']
+           'variant', 'stg_grid', 'stg_ablation_grid', 'table12', 'table6', 'table7', 'table5_summary', 'stg_verdicts']
 
 # %% ../nbs/14_stg.ipynb #f078763d
 def eq1_targets(a, y, ctx_a=None, ctx_y=None, include_self=True):
@@ -388,8 +388,8 @@ def plot_augmentations(emb, y, is_aug, num_classes=10, axs=None):
     for ax in axs: ax.set_xticks([]); ax.set_yticks([])
     return axs
 
-# %% ../nbs/14_stg.ipynb #ccecdce3
-def _check_stg_params(aug, lam, t, m, p, std, apply_to, head, loss, stg_epochs, crt_epochs, smooth, alpha):
+# %% ../nbs/14_stg.ipynb #8e35d82b
+def _check_stg_params(aug, lam, t, m, p, std, apply_to, head, loss, stg_epochs, crt_epochs, smooth, alpha, crt_epoch):
     if aug not in AUG_MODES: raise ValueError(f"aug must be one of {AUG_MODES}, got {aug!r}")
     if lam < 0: raise ValueError(f"lam must be >= 0, got {lam}")
     if not 0 <= t <= 1: raise ValueError(f"t must be in [0, 1], got {t}")
@@ -401,6 +401,8 @@ def _check_stg_params(aug, lam, t, m, p, std, apply_to, head, loss, stg_epochs, 
     if not 0 <= smooth < 1: raise ValueError(f"smooth must be in [0, 1), got {smooth}")
     if stg_epochs < 1 or crt_epochs < 1: raise ValueError(f"stg_epochs and crt_epochs must be >= 1, got {stg_epochs}, {crt_epochs}")
     if alpha is not None and alpha < 0: raise ValueError(f"mixup alpha must be > 0 (or 0/None: no mixup), got {alpha}")
+    if crt_epoch not in ('max', 'dataset') and not (isinstance(crt_epoch, int) and crt_epoch > 0):
+        raise ValueError(f"crt_epoch must be 'max' (n_max*K draws), 'dataset' (N) or a positive int, got {crt_epoch!r}")
     check_head_rule(head)
 
 @register_method('stg')
@@ -408,7 +410,7 @@ def stg_recipe(alpha=1.0, aug='stg', lam=1.5, t=0.5, m=1200, head='many', stg_ep
                hidden=256, feat_aug=True, crt_epochs=10, crt_lr=None, crt_schedule='cosine', crt_epoch='max', crt_wd=0.0,
                lws=False, p=0.2, std=0.5, apply_to=None, use_mu=True):
     "STG (seed 004): mixup stage 1; STG trained on head-class features (stage 2); cRT/LWS with augmented tail features (stage 3)."
-    _check_stg_params(aug, lam, t, m, p, std, apply_to, head, loss, stg_epochs, crt_epochs, smooth, alpha)
+    _check_stg_params(aug, lam, t, m, p, std, apply_to, head, loss, stg_epochs, crt_epochs, smooth, alpha, crt_epoch)
     state = {}
     def stage(learn, ds, cfg):
         counts = np.bincount(np.asarray(ds.y_train), minlength=ds.num_classes)
@@ -545,7 +547,7 @@ def table7(df):
     return pd.DataFrame([{'strategy': name, 'paper C10': p10, 'ours C10': _cell(_accs(df, 'cifar10', 100, 'stg', key)),
                           'paper C100': p100, 'ours C100': _cell(_accs(df, 'cifar100', 100, 'stg', key))} for key, name, p10, p100 in rows])
 
-# %% ../nbs/14_stg.ipynb #1059ea07
+# %% ../nbs/14_stg.ipynb #c09734cf
 def _judge(pairs):
     "pairs: [(label, accs_a, accs_b)] for claims 'a beats b'."
     if any(len(a) < 2 or len(b) < 2 for _, a, b in pairs): return 'not run', ''
@@ -559,6 +561,16 @@ def _best(df, dataset, kind, values):
     xs = [_accs(df, dataset, 100, 'stg', (kind, v)) for v in values]
     xs = [x for x in xs if len(x)]
     return max(xs, key=lambda x: x.mean()) if xs else pd.Series(dtype=float)
+
+def table5_summary(df, dataset='cifar100', rho=100):
+    "Table 5 from the records: mean KL for pairs with the same / a different most similar head class over STG (λ = 1.5) runs, and one run's matrix; None without records."
+    if not len(df) or 'extra' not in df: return None
+    d = df[(df.method == 'stg') & (df.dataset == dataset) & (df.rho == rho)]
+    st = [e['stg'] for e, p in zip(d.extra, d.params) if variant(p) == ('stg', 1.5) and isinstance(e, dict)
+          and e.get('stg', {}).get('kl_same_head') is not None and e['stg'].get('kl_diff_head') is not None]
+    if not st: return None
+    return dict(kl_same_head=float(np.mean([s['kl_same_head'] for s in st])), kl_diff_head=float(np.mean([s['kl_diff_head'] for s in st])),
+                n=len(st), table5=st[0]['table5'])
 
 def stg_verdicts(df, kl=None) -> pd.DataFrame:
     "The verdict table: each claim, the paper's evidence, ours, the verdict."

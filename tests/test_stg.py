@@ -201,7 +201,7 @@ def test_features_follow_the_training_set_order():
                                         ({'m': -1}, 'memory size'), ({'m': 1.5}, 'memory size'), ({'p': 1.0}, 'dropout p'),
                                         ({'std': -0.1}, 'std'), ({'head': 'few'}, 'head rule'), ({'head': True}, 'head rule'),
                                         ({'loss': 'l1'}, 'loss'), ({'apply_to': 'head'}, 'apply_to'), ({'smooth': 1.0}, 'smooth'),
-                                        ({'stg_epochs': 0}, 'epochs'), ({'gamma': 1}, 'bad parameters')])
+                                        ({'stg_epochs': 0}, 'epochs'), ({'crt_epoch': 'half'}, 'crt_epoch'), ({'gamma': 1}, 'bad parameters')])
 def test_clear_errors_on_bad_parameters(params, msg):
     with pytest.raises(ValueError, match=msg): get_recipe('stg', params)
 
@@ -271,3 +271,14 @@ def test_tables_and_verdicts_from_records():
     assert v.filter(like='CIFAR-100-LT rho 100, Table 7').item() == 'not'               # dropout p=0.3 is better
     assert v.filter(like='Table 5').item() == 'reproduced'
     assert set(stg_verdicts(df.iloc[:0]).verdict) == {'not run', 'not judged'}
+
+
+def test_table5_summary_reads_the_records_extra():
+    from lt_repro.stg import table5_summary
+    df = _fake_results(lambda c: 50.0)
+    assert table5_summary(df) is None                                                  # no `extra` column: not run
+    df['extra'] = [{'stg': {'kl_same_head': 1.0 + c, 'kl_diff_head': 5.0, 'table5': {'cls': 99}}} for c in range(len(df))]
+    s = table5_summary(df)
+    keep = (df.method == 'stg') & (df.dataset == 'cifar100') & (df.rho == 100) & df.params.map(lambda p: variant(p) == ('stg', 1.5))
+    assert s['n'] == keep.sum() == 6 and s['kl_diff_head'] == 5.0
+    assert s['kl_same_head'] == 1.0 + np.flatnonzero(keep.values).mean()
