@@ -10,7 +10,8 @@ from fastai.callback.core import Callback
 from .train import Recipe, register_method, register_grid, crt, split_pair
 
 # %% auto #0
-__all__ = ['AUX_ROWS', 'rotate_batch', 'AuxiliaryLearning', 'cbs_rrs_recipe', 'ft_cbs_recipe', 'weight_norm_cv', 'auxiliary_grid']
+__all__ = ['AUX_ROWS', 'rotate_batch', 'AuxiliaryLearning', 'cbs_rrs_recipe', 'ft_cbs_recipe', 'weight_norm_cv', 'auxiliary_grid',
+           'auxiliary_cpu_grid', 'aux_label', 'aux_verdict']
 
 # %% ../nbs/12_auxiliary.ipynb #234debcb
 def rotate_batch(x, k):
@@ -83,7 +84,7 @@ def weight_norm_cv(model, head='main') -> float:
     n = model.heads[head].weight.detach().float().norm(dim=1)
     return float(n.std() / n.mean())
 
-# %% ../nbs/12_auxiliary.ipynb #70e70c66
+# %% ../nbs/12_auxiliary.ipynb #dbea3ef9
 AUX_ROWS = [('ce', {}), ('cbs_rrs', {'lambdas': (1.0, 0.0)}), ('cbs_rrs', {}), ('cbs_rrs', {'ss': True}), ('ft_cbs', {}),
             ('cbs_rrs', {'lambdas': (1.0, 1.0)}), ('cbs_rrs', {'lambdas': (1.0, 0.5)}), ('cbs_rrs', {'rot_aug': True})]
 
@@ -96,3 +97,48 @@ def auxiliary_grid(scale='full'):
         return grid(ci, (0,), method_rows(*[(m, p if m != 'ft_cbs' else {'epochs': 1}) for m, p in AUX_ROWS]))
     return grid(dict(experiment='auxiliary', rho=100, epochs=200, batch_size=128, lr=0.1, mom=0.9, wd=2e-4), (0, 1, 2),
                 method_rows(*AUX_ROWS), schedule=('ldam', 'one_cycle'), dataset=('cifar10', 'cifar100'))
+
+@register_grid('auxiliary_cpu')
+def auxiliary_cpu_grid(scale='full'):
+    "The same rows at CPU scale: MNIST-LT and Fashion-LT rho=100, LeNet-32, seed 001's MNIST optimiser, 8 epochs, 3 seeds."
+    from lt_repro.experiments import grid, method_rows
+    full = scale == 'full'
+    rows = [(m, p if m != 'ft_cbs' else {'epochs': 4 if full else 1}) for m, p in AUX_ROWS]   # fine-tune 4 epochs, as cRT on MNIST
+    return grid(dict(experiment='auxiliary_cpu' if full else 'auxiliary_cpu_ci', rho=100, model='lenet32', epochs=8 if full else 1,
+                     batch_size=128, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0, 1, 2) if full else (0,), method_rows(*rows),
+                dataset=('mnist', 'fashion'))
+
+# %% ../nbs/12_auxiliary.ipynb #4ce2bd55
+def aux_label(method, params) -> str:
+    "Row label of an auxiliary-learning record."
+    if method == 'ce': return 'RRS-only'
+    if method == 'ft_cbs': return 'ftRRS+CBS'
+    l = tuple(float(v) for v in params.get('lambdas', (0.5, 1.0)))
+    if l == (1.0, 0.0): return 'CBS-only'
+    name = 'CBS+RRS†' + ('+SS†' if params.get('ss') else '') + (' rot-aug' if params.get('rot_aug') else '')
+    return name if l == (0.5, 1.0) else f'{name} {l[0]:g}:{l[1]:g}'
+
+def _beats(d, a, b, metric='acc'):
+    "'reproduced' if row a beats row b by more than their seed stds combined, 'partly' if only in the mean, else 'not'."
+    x, y = d[d.row == a][metric], d[d.row == b][metric]
+    if not len(x) or not len(y): return None, 'not run'
+    gap = x.mean() - y.mean()
+    return gap, 'reproduced' if gap > np.sqrt(np.nan_to_num(x.std()) ** 2 + np.nan_to_num(y.std()) ** 2) else ('partly' if gap > 0 else 'not')
+
+def aux_verdict(d) -> pd.DataFrame:
+    "One row per claim of seed 002 (Tables 1-5), on the records `d` of one dataset and schedule (with a `row` column)."
+    out = []
+    def add(claim, a, b, metric='acc'):
+        g, v = _beats(d, a, b, metric)
+        out.append((claim, '–' if g is None else f"{a} − {b}: {g:+.1f} ({metric})", v))
+    add('CBS+RRS† beats RRS-only overall', 'CBS+RRS†', 'RRS-only'); add('CBS+RRS† beats CBS-only overall', 'CBS+RRS†', 'CBS-only')
+    add('… and RRS-only on medium', 'CBS+RRS†', 'RRS-only', 'acc_medium'); add('… and RRS-only on few', 'CBS+RRS†', 'RRS-only', 'acc_few')
+    add('… and CBS-only on many', 'CBS+RRS†', 'CBS-only', 'acc_many'); add('SS† adds (about one point)', 'CBS+RRS†+SS†', 'CBS+RRS†')
+    add('joint training beats stage-wise ftRRS+CBS', 'CBS+RRS†', 'ftRRS+CBS')
+    for r in ('CBS+RRS† 1:1', 'CBS+RRS† 1:0.5'): add(f'0.5:1 beats {r.split()[-1]}', 'CBS+RRS†', r)
+    for r in ('CBS+RRS† 1:1', 'CBS+RRS† 1:0.5'):
+        for end in ('RRS-only', 'CBS-only'): add(f'{r.split()[-1]} beats {end}', r, end)
+    g, v = _beats(d, 'CBS+RRS† rot-aug', 'CBS+RRS†')
+    out.append(('rotation as augmentation brings no gain', '–' if g is None else f"rot-aug − CBS+RRS†: {g:+.1f}",
+                'not run' if g is None else {'reproduced': 'not', 'partly': 'partly', 'not': 'reproduced'}[v]))
+    return pd.DataFrame(out, columns=['claim', 'ours', 'verdict'])

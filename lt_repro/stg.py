@@ -16,13 +16,14 @@ from fastai.optimizer import OptimWrapper
 from .train import Recipe, register_method, register_grid, crt, TensorDL
 
 # %% auto #0
-__all__ = ['AUG_MODES', 'STG_BASE', 'STG_CI', 'STG_CI_PARAMS', 'STG_SCHEDULES', 'PAPER_T12', 'PAPER_T6', 'PAPER_T7', 'PAPER_T5',
-           'RHOS', 'DS_NAMES', 'NAMES', 'eq1_targets', 'FeatureMemory', 'TargetEMA', 'STG', 'stg_loss', 'gaussian_kl',
-           'kl_matrix', 'check_head_rule', 'head_classes', 'class_beta', 'features_of', 'FittedSTG', 'class_means',
-           'train_stg', 'keep_mix', 'semantic_augment', 'STGAugment', 'LWSHead', 'adam', 'retrain_classifier',
-           'transformation_kl', 'kl_by_shared_head', 'embed_2d', 'plot_decision_regions', 'plot_augmentations',
-           'stg_recipe', 'crt_mixup_recipe', 'lws_mixup_recipe', 'stg_params', 'table12_rows', 'ablation_rows',
-           'variant', 'stg_grid', 'stg_ablation_grid', 'table12', 'table6', 'table7', 'table5_summary', 'stg_verdicts']
+__all__ = ['AUG_MODES', 'STG_BASE', 'STG_CI', 'STG_CI_PARAMS', 'STG_SCHEDULES', 'RHOS', 'PAPER_T12', 'PAPER_T6', 'PAPER_T7',
+           'PAPER_T5', 'DS_NAMES', 'NAMES', 'eq1_targets', 'FeatureMemory', 'TargetEMA', 'STG', 'stg_loss',
+           'gaussian_kl', 'kl_matrix', 'check_head_rule', 'head_classes', 'class_beta', 'features_of', 'FittedSTG',
+           'class_means', 'train_stg', 'keep_mix', 'semantic_augment', 'STGAugment', 'LWSHead', 'adam',
+           'retrain_classifier', 'transformation_kl', 'kl_by_shared_head', 'embed_2d', 'plot_decision_regions',
+           'plot_augmentations', 'stg_recipe', 'crt_mixup_recipe', 'lws_mixup_recipe', 'stg_params', 'table12_rows',
+           'ablation_rows', 'variant', 'stg_grid', 'stg_ablation_grid', 'stg_cpu_grid', 'table12', 'table6', 'table7',
+           'table5_summary', 'stg_verdicts']
 
 # %% ../nbs/14_stg.ipynb #f078763d
 def eq1_targets(a, y, ctx_a=None, ctx_y=None, include_self=True):
@@ -279,7 +280,7 @@ class STGAugment(Callback):
         out = a.clone(); out[sel] = x.to(a.dtype)
         return out
 
-# %% ../nbs/14_stg.ipynb #bd711d68
+# %% ../nbs/14_stg.ipynb #13b3902a
 class LWSHead(nn.Module):
     "LWS: a trained linear classifier kept fixed, with a learnable scale per class: logits = s ⊙ (W a + b)."
     def __init__(self, linear: nn.Linear):
@@ -305,12 +306,12 @@ def retrain_classifier(learn, ds, epochs=10, lr=1e-3, schedule='cosine', lws=Fal
     "Stage 3: cRT (re-initialised head) or LWS (fixed head, per-class scales) with Adam on class-aware batches, φ frozen; `cbs`: e.g. `STGAugment`."
     if epoch_len not in ('max', 'dataset') and not (isinstance(epoch_len, int) and epoch_len > 0):
         raise ValueError(f"epoch_len must be 'max' (n_max*K draws), 'dataset' (N) or a positive int, got {epoch_len!r}")
-    opt0, m = learn.opt_func, learn.model
-    learn.opt_func = adam(wd)
+    m = learn.model
     if lws: m.heads[head] = LWSHead(m.heads[head])
-    try: crt(learn, ds, epochs, lr, schedule, reinit=not lws, sampler={'name': 'class_aware', 'epoch': epoch_len}, head=head, seed=seed, cbs=cbs)
+    try: crt(learn, ds, epochs, lr, schedule, reinit=not lws, sampler={'name': 'class_aware', 'epoch': epoch_len}, head=head, seed=seed, cbs=cbs,
+             opt_func=adam(wd))
     finally:
-        learn.opt_func, learn.opt = opt0, None
+        learn.opt = None   # the Adam state of this stage is not the Learner's optimiser
         if lws: m.heads[head] = m.heads[head].fold()
     return learn
 
@@ -446,11 +447,11 @@ def lws_mixup_recipe(alpha=1.0, crt_epochs=10, crt_lr=None, crt_schedule='cosine
     "LWS+mixup: STG's stage 1, then per-class scales of the stage-1 classifier learned without augmentation."
     return stg_recipe(alpha, 'none', crt_epochs=crt_epochs, crt_lr=crt_lr, crt_schedule=crt_schedule, crt_epoch=crt_epoch, crt_wd=crt_wd, head=head, lws=True)
 
-# %% ../nbs/14_stg.ipynb #e71e04ca
+# %% ../nbs/14_stg.ipynb #166c892b
 STG_BASE = dict(experiment='stg', rho=100, model='resnet32', epochs=200, batch_size=128, lr=0.1, mom=0.9, wd=2e-4)
 STG_CI = dict(experiment='stg_ci', dataset='mnist', rho=100, model='lenet32', epochs=1, lr=0.1, mom=0.0, wd=0.0, schedule='cosine', seed=0)
 STG_CI_PARAMS = dict(stg_epochs=2, crt_epochs=1, crt_epoch='dataset')
-STG_SCHEDULES = ('csa', 'one_cycle')   # 'csa': 5 warm-up epochs, x0.1 after 160 and 180 (of 200) — this paper's schedule too
+STG_SCHEDULES, RHOS = ('csa', 'one_cycle'), (100, 50, 10)   # 'csa': 5 warm-up epochs, x0.1 after 160 and 180 (of 200) — this paper's schedule too
 
 def stg_params(dataset, **kw) -> dict:
     "Stage-3 lr of the paper for `dataset` (1e-4 CIFAR-100-LT, 1e-3 CIFAR-10-LT and the other 10-class sets) plus the given STG parameters."
@@ -480,24 +481,33 @@ def variant(params: dict):
 @register_grid('stg')
 def stg_grid(scale='full'):
     "Tables 1-2: CE, mixup, cRT+mixup, LWS+mixup, STG on CIFAR-10/100-LT at rho 100/50/10, ResNet-32, 3 seeds, paper schedule and one-cycle."
-    from lt_repro.experiments import Config
+    from lt_repro.experiments import grid, method_rows
     if scale == 'ci':
         ci = lambda m, p: dict(p, **{k: v for k, v in STG_CI_PARAMS.items() if m == 'stg' or k != 'stg_epochs'}) if m in ('crt_mixup', 'lws_mixup', 'stg') else p
-        return [Config.from_dict(dict(STG_CI, method=m, params=ci(m, p))) for m, p in table12_rows('mnist')]
-    return [Config.from_dict(dict(STG_BASE, dataset=d, rho=r, method=m, params=p, schedule=s, seed=k))
-            for s in STG_SCHEDULES for d in ('cifar10', 'cifar100') for r in (100, 50, 10) for m, p in table12_rows(d) for k in (0, 1, 2)]
+        return grid(STG_CI, (0,), method_rows(*[(m, ci(m, p)) for m, p in table12_rows('mnist')]))
+    return [c for d in ('cifar10', 'cifar100')   # the rows depend on the dataset (stage-3 lr)
+            for c in grid(dict(STG_BASE, dataset=d), (0, 1, 2), method_rows(*table12_rows(d)), schedule=STG_SCHEDULES, rho=RHOS)]
 
 @register_grid('stg_ablation')
 def stg_ablation_grid(scale='full'):
     "Table 6 (memory size, CIFAR-100-LT) and Table 7 (lambda vs dropout vs noise, CIFAR-10/100-LT), rho 100, paper schedule, 3 seeds."
-    from lt_repro.experiments import Config
+    from lt_repro.experiments import grid, method_rows
     if scale == 'ci':
-        ps = [dict(stg_params('mnist', **kw), **STG_CI_PARAMS) for kw in ({'m': 0}, {'lam': 0.5}, {'aug': 'dropout', 'p': 0.3}, {'aug': 'noise', 'std': 1.0})]
-        return [Config.from_dict(dict(STG_CI, method='stg', params=p)) for p in ps]
-    return [Config.from_dict(dict(STG_BASE, dataset=d, method=m, params=p, schedule='csa', seed=k))
-            for d in ('cifar10', 'cifar100') for m, p in ablation_rows(d) for k in (0, 1, 2)]
+        kws = ({'m': 0}, {'lam': 0.5}, {'aug': 'dropout', 'p': 0.3}, {'aug': 'noise', 'std': 1.0})
+        return grid(STG_CI, (0,), method_rows(*[('stg', dict(stg_params('mnist', **kw), **STG_CI_PARAMS)) for kw in kws]))
+    return [c for d in ('cifar10', 'cifar100') for c in grid(dict(STG_BASE, dataset=d, schedule='csa'), (0, 1, 2), method_rows(*ablation_rows(d)))]
 
-# %% ../nbs/14_stg.ipynb #04f8c80e
+@register_grid('stg_cpu')
+def stg_cpu_grid(scale='full'):
+    "A CPU-scale analogue: Tables 1-2's rows plus STG without μ on MNIST-LT and Fashion-LT rho=100 (LeNet-32, 8 epochs, seed 001's optimiser)."
+    from lt_repro.experiments import grid, method_rows
+    full = scale == 'full'
+    rows = table12_rows('mnist') + [('stg', stg_params('mnist', use_mu=False)), ('stg', stg_params('mnist', aug='dropout', p=0.3))]
+    if not full: rows = [(m, dict(p, **STG_CI_PARAMS) if m == 'stg' else p) for m, p in rows if m in ('mixup', 'stg')]
+    return grid(dict(experiment='stg_cpu' if full else 'stg_cpu_ci', rho=100, model='lenet32', epochs=8 if full else 1, batch_size=128,
+                     lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0, 1, 2) if full else (0,), method_rows(*rows), dataset=('mnist', 'fashion'))
+
+# %% ../nbs/14_stg.ipynb #baa7f7fc
 PAPER_T12 = {   # (dataset, method) -> accuracy at rho (100, 50, 10); Table 1 (CIFAR-10-LT) and Table 2 (CIFAR-100-LT)
     ('cifar10', 'ce'): (70.4, 74.8, 86.4), ('cifar10', 'mixup'): (73.1, 77.8, 87.1), ('cifar10', 'crt_mixup'): (79.1, 84.2, 89.8),
     ('cifar10', 'lws_mixup'): (76.3, 82.6, 89.6), ('cifar10', 'mislas'): (82.1, 85.7, 90.0), ('cifar10', 'stg'): (83.1, 85.9, 90.4),
@@ -510,7 +520,6 @@ PAPER_T7 = {   # Table 7, rho 100: (CIFAR-10-LT, CIFAR-100-LT); two CIFAR-10 cel
     ('stg', 0.5): (81.0, 48.1), ('stg', 1.0): (82.3, 48.3), ('stg', 1.5): (83.1, 48.6)}
 PAPER_T5 = dict(kl=[[0, 43.1, 33.1, 38.6, 29.2], [37.2, 0, 41.2, 62.8, 54.5], [42.1, 59.1, 0, 69.5, 57.1],
                     [28.2, 55.8, 45.9, 0, 22.2], [28.1, 61.1, 45.2, 27.4, 0]], similar=[15, 9, 18, 16, 16])
-RHOS = (100, 50, 10)
 DS_NAMES = {'cifar10': 'CIFAR-10-LT', 'cifar100': 'CIFAR-100-LT'}
 NAMES = {'ce': 'CE', 'mixup': 'Mixup', 'crt_mixup': 'cRT+mixup', 'lws_mixup': 'LWS+mixup', 'mislas': 'MiSLAS', 'stg': 'STG (ours)'}
 

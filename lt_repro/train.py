@@ -280,18 +280,19 @@ def fit_lt(learn: Learner, epochs: int, lr: float, schedule='one_cycle', cbs=Non
     else: raise ValueError(f"unknown schedule {schedule!r}; expected 'one_cycle' or one of {list(SCHEDULES)}")
     return learn
 
-# %% ../nbs/03_train.ipynb #dea86daa
+# %% ../nbs/03_train.ipynb #3a689c6e
 def crt(learn: Learner, ds: LTDataset, epochs=10, lr=0.1, schedule='cosine', reinit=True, sampler='class_aware', head='main', seed=0,
-        freeze=True, cbs=None):
-    "cRT: freeze φ, (re-)initialise head `head`, re-train it with class-aware batches (`freeze=False`: fine-tune all; `cbs`: extra callbacks)."
+        freeze=True, cbs=None, opt_func=None):
+    "cRT: freeze φ, (re-)initialise head `head`, re-train it with class-aware batches (`freeze=False`: fine-tune all; `cbs`: extra callbacks; `opt_func`: another optimiser for this stage)."
     if reinit: learn.model.reset_head(head)
-    train0 = learn.dls.loaders[0]
+    train0, opt0 = learn.dls.loaders[0], learn.opt_func
     learn.dls.loaders[0] = train0.new(order=make_order(sampler, ds.y_train, train0.bs, seed + 7919))
+    if opt_func is not None: learn.opt_func = opt_func
     learn.create_opt()
     mix = [c for c in learn.cbs if isinstance(c, MixHandler)]   # stage-1 augmentation (e.g. mixup) is not part of cRT
     try:
         with learn.removed_cbs(mix): fit_lt(learn, epochs, lr, schedule, cbs=([FrozenBody()] if freeze else []) + list(cbs or []))
-    finally: learn.dls.loaders[0] = train0
+    finally: learn.dls.loaders[0], learn.opt_func = train0, opt0
     return learn
 
 # %% ../nbs/03_train.ipynb #c373cc5a
