@@ -19,7 +19,7 @@ def _load_studies():
 # %% auto #0
 __all__ = ['STUDIES', 'configs_from_args', 'stage_grids', 'summary_table', 'demo', 'main']
 
-# %% ../nbs/05_cli.ipynb #735ad344
+# %% ../nbs/05_cli.ipynb #ddad3461
 _NUM = dict(rho=float, epochs=int, batch_size=int, lr=float, mom=float, wd=float, data_seed=int)
 
 def _split(v, typ=str): return [typ(x) for x in str(v).split(',') if x != '']
@@ -75,6 +75,7 @@ def stage_grids(names, out='.carry/data') -> list:
     "Stage one archive per CIFAR dataset holding what every config of the grids `names` needs (rhos, data seeds, class subsets)."
     from lt_repro.data import stage
     need = {}
+    _load_studies()
     for c in (c for n in names for c in get_grid(n)):
         if c.dataset not in ('cifar10', 'cifar100'): continue
         d = need.setdefault(c.dataset, dict(rhos=set(), seeds=set(), subsets=set()))
