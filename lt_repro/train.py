@@ -24,10 +24,10 @@ from .models import get_model, LTModel
 
 # %% auto #0
 __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'SCHEDULES', 'METHODS', 'GRIDS', 'default_device', 'set_seed', 'crop_flip', 'TensorDL',
-           'split_pair', 'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics', 'predict', 'accuracy_report',
-           'evaluate', 'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'sgd', 'lt_learner', 'fit_lt', 'crt', 'Recipe',
-           'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe',
-           'crt_recipe', 'mixup_recipe', 'train_lt']
+           'split_pair', 'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics', 'logits', 'predict',
+           'accuracy_report', 'evaluate', 'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'sgd', 'lt_learner', 'fit_lt',
+           'crt', 'Recipe', 'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe',
+           'qpower_recipe', 'crt_recipe', 'mixup_recipe', 'train_lt']
 
 # %% ../nbs/03_train.ipynb #0904484c
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -162,7 +162,7 @@ def lt_dls(ds: LTDataset, bs=128, sampler='uniform', device=None, seed=0, aug='d
     test = TensorDL(ds.x_test, ds.y_test, test_bs, 'sequential', stats=stats, device=device, channels_last=cl, seed=seed)
     return DataLoaders(train, test, device=device)
 
-# %% ../nbs/03_train.ipynb #975bb12c
+# %% ../nbs/03_train.ipynb #33ff5666
 class PerClassAccuracy(Metric):
     "Per-class correct/total over a validation pass; `value`: overall accuracy, or mean per-class accuracy over `mask`."
     def __init__(self, num_classes, mask=None, name='acc_per_class'):
@@ -186,13 +186,17 @@ def shot_metrics(ds: LTDataset) -> list:
     return [PerClassAccuracy(ds.num_classes, name='acc')] + [
         PerClassAccuracy(ds.num_classes, ds.shot_mask(s), name=f'acc_{s}') for s in SHOTS if ds.shot_mask(s).any()]
 
-def predict(model: nn.Module, dl: TensorDL) -> torch.Tensor:
-    "Predicted labels of `model` over a (sequential) loader, in eval mode, without autograd."
+def logits(model: nn.Module, dl: TensorDL) -> torch.Tensor:
+    "Float logits of `model` over a (sequential) loader, on the CPU, in eval mode, without autograd."
     was = model.training; model.eval(); out = []
     with torch.no_grad(), _autocast(dl.device):
-        for xb, _ in dl: out.append(model(xb).argmax(-1))
+        for xb, _ in dl: out.append(model(xb).float().cpu())
     model.train(was)
-    return torch.cat(out).cpu()
+    return torch.cat(out)
+
+def predict(model: nn.Module, dl: TensorDL) -> torch.Tensor:
+    "Predicted labels of `model` over a (sequential) loader."
+    return logits(model, dl).argmax(-1)
 
 def accuracy_report(pred, y, ds: LTDataset) -> dict:
     "Overall, many/medium/few and per-class accuracy in %."
