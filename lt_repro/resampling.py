@@ -102,20 +102,17 @@ def plot_gamma(df: pd.DataFrame, dataset='mnist', schedule='cosine', ax=None):
     ax.legend(fontsize=7); ax.set_ylim(-5, 102)
     return ax
 
-# %% ../nbs/10_resampling_study.ipynb #3ceb9aff
+# %% ../nbs/10_resampling_study.ipynb #c045dade
 def embeddings(learn, ds, n=5000, seed=0):
     "φ(x) of up to `n` training and `n` test images (2-D for LeNet-2D), with labels."
     import torch
-    from lt_repro.train import TensorDL
+    from lt_repro.train import features_of
     rng = np.random.default_rng(seed)
     out = {}
     for split, x, y in (('train', ds.x_train, ds.y_train), ('test', ds.x_test, ds.y_test)):
         i = np.sort(rng.permutation(len(y))[:n])
         dl = learn.dls.valid.new(x=torch.as_tensor(x[i]).permute(0, 3, 1, 2).contiguous(), y=torch.as_tensor(y[i]))
-        learn.model.eval(); f = []
-        with torch.no_grad():
-            for xb, _ in dl: f.append(learn.model.features(xb).float().cpu())
-        out[split] = (torch.cat(f).numpy(), y[i])
+        out[split] = (features_of(learn, dl, aug=False)[0].cpu().numpy(), y[i])
     return out
 
 def plot_embeddings(embs: dict, title='', axs=None):

@@ -18,12 +18,12 @@ from .train import Recipe, register_method, register_grid, crt, TensorDL
 # %% auto #0
 __all__ = ['AUG_MODES', 'STG_BASE', 'STG_CI', 'STG_CI_PARAMS', 'STG_SCHEDULES', 'RHOS', 'PAPER_T12', 'PAPER_T6', 'PAPER_T7',
            'PAPER_T5', 'DS_NAMES', 'NAMES', 'eq1_targets', 'FeatureMemory', 'TargetEMA', 'STG', 'stg_loss',
-           'gaussian_kl', 'kl_matrix', 'check_head_rule', 'head_classes', 'class_beta', 'features_of', 'FittedSTG',
-           'class_means', 'train_stg', 'keep_mix', 'semantic_augment', 'STGAugment', 'LWSHead', 'adam',
-           'retrain_classifier', 'transformation_kl', 'kl_by_shared_head', 'embed_2d', 'plot_decision_regions',
-           'plot_augmentations', 'stg_recipe', 'crt_mixup_recipe', 'lws_mixup_recipe', 'stg_params', 'table12_rows',
-           'ablation_rows', 'variant', 'stg_grid', 'stg_ablation_grid', 'stg_cpu_grid', 'table12', 'table6', 'table7',
-           'table5_summary', 'stg_verdicts']
+           'gaussian_kl', 'kl_matrix', 'check_head_rule', 'head_classes', 'class_beta', 'FittedSTG', 'class_means',
+           'train_stg', 'keep_mix', 'semantic_augment', 'STGAugment', 'LWSHead', 'adam', 'retrain_classifier',
+           'transformation_kl', 'kl_by_shared_head', 'embed_2d', 'plot_decision_regions', 'plot_augmentations',
+           'stg_recipe', 'crt_mixup_recipe', 'lws_mixup_recipe', 'stg_params', 'table12_rows', 'ablation_rows',
+           'variant', 'stg_grid', 'stg_ablation_grid', 'stg_cpu_grid', 'table12', 'table6', 'table7', 'table5_summary',
+           'stg_verdicts']
 
 # %% ../nbs/14_stg.ipynb #f078763d
 def eq1_targets(a, y, ctx_a=None, ctx_y=None, include_self=True):
@@ -127,29 +127,8 @@ def class_beta(counts) -> torch.Tensor:
     if (c <= 0).any(): raise ValueError(f"every class needs at least one training image, got counts {c.tolist()}")
     return (c.min() / c).sqrt()
 
-# %% ../nbs/14_stg.ipynb #773ffa08
-def _feat_module(model, feat_module=None):
-    if feat_module is not None: return feat_module
-    if hasattr(model, 'body'): return model.body
-    raise ValueError("this model has no `body`: pass `feat_module`, the module whose output is the feature fed to the classifier")
-
-@torch.no_grad()
-def features_of(learn, dl=None, feat_module=None, aug=True, bs=1024):
-    "Features (N,d) and labels (N,) of every training sample, in the training set's order, from `learn.model` in eval mode."
-    dl = dl if dl is not None else learn.dls.train
-    kw = dict(shuffle=False, drop_last=False, bs=bs)
-    if not aug:
-        if not isinstance(dl, TensorDL): raise ValueError("aug=False needs a TensorDL; for other loaders pass an un-augmented `dl`")
-        kw['aug'] = None
-    dl = dl.new(**kw)
-    mod, model, out = _feat_module(learn.model, feat_module), learn.model, []
-    h = mod.register_forward_hook(lambda m, i, o: out.append(o.detach().float()))
-    was = model.training; model.eval()
-    ys = []
-    try:
-        for b in dl: model(b[0]); ys.append(b[1])
-    finally: h.remove(); model.train(was)
-    return torch.cat(out).flatten(1), torch.cat(ys)
+# %% ../nbs/14_stg.ipynb #4bc3b12a
+from .train import feature_module, features_of   # the trainer's: one feature extractor for every notebook
 
 # %% ../nbs/14_stg.ipynb #11247b9a
 @dataclass
@@ -227,7 +206,7 @@ def semantic_augment(a, mu, var, lam, beta_y, t=0.5, generator=None):
     eps = torch.randn(a.shape, generator=generator).to(a.device)
     return keep_mix(a, a + (var.sqrt() * eps + mu) * lam * beta_y[:, None], t, generator)
 
-# %% ../nbs/14_stg.ipynb #10e2b7a1
+# %% ../nbs/14_stg.ipynb #1273e855
 AUG_MODES = ('stg', 'none', 'dropout', 'noise')
 
 class STGAugment(Callback):
@@ -249,7 +228,7 @@ class STGAugment(Callback):
         self.feat_module, self.g = feat_module, torch.Generator().manual_seed(seed)
         self.stats = dict(batches=0, augmented=0, samples=0)
     def before_fit(self):
-        mod = _feat_module(self.learn.model, self.feat_module)
+        mod = feature_module(self.learn.model, self.feat_module)
         dev = next(iter(self.learn.model.parameters()), torch.empty(0)).device   # a model without parameters: CPU
         self._sel = torch.as_tensor(~self.head if self.apply_to == 'tail' else np.ones_like(self.head), device=dev)
         self._beta = class_beta(self.counts).to(dev)

@@ -25,9 +25,10 @@ from .models import get_model, LTModel
 # %% auto #0
 __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'SCHEDULES', 'METHODS', 'GRIDS', 'default_device', 'set_seed', 'crop_flip', 'TensorDL',
            'split_pair', 'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics', 'logits', 'predict',
-           'accuracy_report', 'evaluate', 'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'sgd', 'lt_learner', 'fit_lt',
-           'crt', 'Recipe', 'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe',
-           'qpower_recipe', 'crt_recipe', 'mixup_recipe', 'train_lt']
+           'feature_module', 'features_of', 'accuracy_report', 'evaluate', 'EpochSchedule', 'ValidateAtEnd',
+           'FrozenBody', 'sgd', 'lt_learner', 'fit_lt', 'crt', 'Recipe', 'register_method', 'get_recipe',
+           'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe', 'crt_recipe', 'mixup_recipe',
+           'train_lt']
 
 # %% ../nbs/03_train.ipynb #0904484c
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -162,7 +163,7 @@ def lt_dls(ds: LTDataset, bs=128, sampler='uniform', device=None, seed=0, aug='d
     test = TensorDL(ds.x_test, ds.y_test, test_bs, 'sequential', stats=stats, device=device, channels_last=cl, seed=seed)
     return DataLoaders(train, test, device=device)
 
-# %% ../nbs/03_train.ipynb #33ff5666
+# %% ../nbs/03_train.ipynb #097e7abe
 class PerClassAccuracy(Metric):
     "Per-class correct/total over a validation pass; `value`: overall accuracy, or mean per-class accuracy over `mask`."
     def __init__(self, num_classes, mask=None, name='acc_per_class'):
@@ -197,6 +198,30 @@ def logits(model: nn.Module, dl: TensorDL) -> torch.Tensor:
 def predict(model: nn.Module, dl: TensorDL) -> torch.Tensor:
     "Predicted labels of `model` over a (sequential) loader."
     return logits(model, dl).argmax(-1)
+
+def feature_module(model, feat_module=None):
+    "The module whose output is the feature fed to the classifier: `feat_module`, or this project's `model.body`."
+    if feat_module is not None: return feat_module
+    if hasattr(model, 'body'): return model.body
+    raise ValueError("this model has no `body`: pass `feat_module`, the module whose output is the feature fed to the classifier")
+
+@torch.no_grad()
+def features_of(learn, dl=None, feat_module=None, aug=True, bs=1024):
+    "Features (N,d) and labels (N,) of every sample of `dl` (default: the training set) in its order, from `learn.model` in eval mode."
+    dl = dl if dl is not None else learn.dls.train
+    kw = dict(shuffle=False, drop_last=False, bs=bs)
+    if not aug:
+        if not isinstance(dl, TensorDL): raise ValueError("aug=False needs a TensorDL; for other loaders pass an un-augmented `dl`")
+        kw['aug'] = None
+    dl = dl.new(**kw)
+    mod, model, out = feature_module(learn.model, feat_module), learn.model, []
+    h = mod.register_forward_hook(lambda m, i, o: out.append(o.detach().float()))
+    was = model.training; model.eval()
+    ys = []
+    try:
+        for b in dl: model(b[0]); ys.append(b[1])
+    finally: h.remove(); model.train(was)
+    return torch.cat(out).flatten(1), torch.cat(ys)
 
 def accuracy_report(pred, y, ds: LTDataset) -> dict:
     "Overall, many/medium/few and per-class accuracy in %."

@@ -4,7 +4,8 @@ from lt_repro.data import LTDataset, shot_groups
 from lt_repro.train import train_lt, get_recipe, lt_learner, fit_lt
 from lt_repro.stg import (eq1_targets, FeatureMemory, TargetEMA, STG, train_stg, head_classes, class_beta, keep_mix,
                           semantic_augment, STGAugment, LWSHead, retrain_classifier, features_of, gaussian_kl, kl_matrix,
-                          transformation_kl, kl_by_shared_head, stg_grid, stg_ablation_grid, variant, _feat_module)
+                          transformation_kl, kl_by_shared_head, stg_grid, stg_ablation_grid, variant)
+from lt_repro.train import feature_module
 
 torch.set_num_threads(1)
 
@@ -216,7 +217,7 @@ def test_clear_errors_elsewhere():
     with pytest.raises(ValueError, match='differ in length'): STGAugment([5, 2, 1], [True, False], mode='none')
     with pytest.raises(ValueError, match='labels'): train_stg(torch.zeros(4, 2), torch.zeros(3, dtype=torch.long), [True])
     with pytest.raises(ValueError, match='epoch_len'): retrain_classifier(None, None, epoch_len='half')
-    with pytest.raises(ValueError, match='feat_module'): _feat_module(nn.Linear(2, 2))        # a model without `body`
+    with pytest.raises(ValueError, match='feat_module'): feature_module(nn.Linear(2, 2))        # a model without `body`
 
 
 def test_recipe_end_to_end_through_train_lt():
