@@ -47,22 +47,15 @@ def posthoc_adjust(model, counts, tau=1.0, head='main'):
     with torch.no_grad(): h.bias -= tau * log_prior(counts).to(h.bias.device)
     return model
 
-# %% ../nbs/13_dive.ipynb #9f38c2b7
+# %% ../nbs/13_dive.ipynb #ac1c566b
 def virtual_examples(logits, tau=1.0, p=1.0) -> torch.Tensor:
     "Teacher virtual examples: softmax(z/τ) raised to the power p and renormalised (DiVE's flattening)."
     if not tau > 0 or not p > 0: raise ValueError(f"tau and p must be > 0, got tau={tau}, p={p}")
     return F.softmax(logits.float() * (p / tau), -1)   # softmax(z/τ)^p / Σ = softmax(z·p/τ)
 
-def virtual_distribution(model, x, tau=1.0, p=1.0, bs=1024) -> np.ndarray:
-    "V_j = Σ_i v_j(x_i) over images `x` (a normalised NCHW tensor, or a `TensorDL`): the virtual-example distribution."
-    was = model.training; model.eval(); tot = None
-    batches = x.split(bs) if torch.is_tensor(x) else (b[0] for b in x)
-    with torch.no_grad():
-        for xb in batches:
-            v = virtual_examples(model(xb), tau, p).sum(0)
-            tot = v if tot is None else tot + v
-    model.train(was)
-    return tot.cpu().numpy()
+def virtual_distribution(model, dl, tau=1.0, p=1.0) -> np.ndarray:
+    "V_j = Σ_i v_j(x_i) over the images of a sequential loader `dl`: the virtual-example distribution."
+    return virtual_examples(logits(model, dl), tau, p).sum(0).numpy()
 
 # %% ../nbs/13_dive.ipynb #89111f41
 def distill_loss(student_logits, teacher_logits, tau=3.0, p=0.5) -> torch.Tensor:

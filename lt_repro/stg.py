@@ -19,11 +19,11 @@ from .train import Recipe, register_method, register_grid, crt, TensorDL
 __all__ = ['AUG_MODES', 'STG_BASE', 'STG_CI', 'STG_CI_PARAMS', 'STG_SCHEDULES', 'RHOS', 'PAPER_T12', 'PAPER_T6', 'PAPER_T7',
            'PAPER_T5', 'DS_NAMES', 'NAMES', 'eq1_targets', 'FeatureMemory', 'TargetEMA', 'STG', 'stg_loss',
            'gaussian_kl', 'kl_matrix', 'check_head_rule', 'head_classes', 'class_beta', 'FittedSTG', 'class_means',
-           'train_stg', 'keep_mix', 'semantic_augment', 'STGAugment', 'LWSHead', 'adam', 'retrain_classifier',
-           'transformation_kl', 'kl_by_shared_head', 'embed_2d', 'plot_decision_regions', 'plot_augmentations',
-           'stg_recipe', 'crt_mixup_recipe', 'lws_mixup_recipe', 'stg_params', 'table12_rows', 'ablation_rows',
-           'variant', 'stg_grid', 'stg_ablation_grid', 'stg_cpu_grid', 'table12', 'table6', 'table7', 'table5_summary',
-           'stg_verdicts']
+           'train_stg', 'keep_mix', 'semantic_augment', 'STGAugment', 'LWSHead', 'adam', 'check_epoch_len',
+           'retrain_classifier', 'transformation_kl', 'kl_by_shared_head', 'embed_2d', 'plot_decision_regions',
+           'plot_augmentations', 'stg_recipe', 'crt_mixup_recipe', 'lws_mixup_recipe', 'stg_params', 'table12_rows',
+           'ablation_rows', 'variant', 'stg_grid', 'stg_ablation_grid', 'stg_cpu_grid', 'table12', 'table6', 'table7',
+           'table5_summary', 'stg_verdicts']
 
 # %% ../nbs/14_stg.ipynb #f078763d
 def eq1_targets(a, y, ctx_a=None, ctx_y=None, include_self=True):
@@ -259,7 +259,7 @@ class STGAugment(Callback):
         out = a.clone(); out[sel] = x.to(a.dtype)
         return out
 
-# %% ../nbs/14_stg.ipynb #13b3902a
+# %% ../nbs/14_stg.ipynb #79378c90
 class LWSHead(nn.Module):
     "LWS: a trained linear classifier kept fixed, with a learnable scale per class: logits = s ⊙ (W a + b)."
     def __init__(self, linear: nn.Linear):
@@ -281,10 +281,14 @@ def adam(wd=0.0):
     "torch Adam (L2 weight decay `wd`) as a fastai `opt_func`."
     return partial(OptimWrapper, opt=partial(torch.optim.Adam, weight_decay=wd))
 
+def check_epoch_len(v, name='epoch_len'):
+    "Stage 3's class-aware epoch: 'max' (n_max*K draws), 'dataset' (N) or a positive int; anything else is a ValueError naming `name`."
+    if v not in ('max', 'dataset') and not (isinstance(v, int) and v > 0):
+        raise ValueError(f"{name} must be 'max' (n_max*K draws), 'dataset' (N) or a positive int, got {v!r}")
+
 def retrain_classifier(learn, ds, epochs=10, lr=1e-3, schedule='cosine', lws=False, epoch_len='max', wd=0.0, seed=0, cbs=None, head='main'):
     "Stage 3: cRT (re-initialised head) or LWS (fixed head, per-class scales) with Adam on class-aware batches, φ frozen; `cbs`: e.g. `STGAugment`."
-    if epoch_len not in ('max', 'dataset') and not (isinstance(epoch_len, int) and epoch_len > 0):
-        raise ValueError(f"epoch_len must be 'max' (n_max*K draws), 'dataset' (N) or a positive int, got {epoch_len!r}")
+    check_epoch_len(epoch_len)
     m = learn.model
     if lws: m.heads[head] = LWSHead(m.heads[head])
     try: crt(learn, ds, epochs, lr, schedule, reinit=not lws, sampler={'name': 'class_aware', 'epoch': epoch_len}, head=head, seed=seed, cbs=cbs,
@@ -368,7 +372,7 @@ def plot_augmentations(emb, y, is_aug, num_classes=10, axs=None):
     for ax in axs: ax.set_xticks([]); ax.set_yticks([])
     return axs
 
-# %% ../nbs/14_stg.ipynb #8e35d82b
+# %% ../nbs/14_stg.ipynb #99704dc8
 def _check_stg_params(aug, lam, t, m, p, std, apply_to, head, loss, stg_epochs, crt_epochs, smooth, alpha, crt_epoch):
     if aug not in AUG_MODES: raise ValueError(f"aug must be one of {AUG_MODES}, got {aug!r}")
     if lam < 0: raise ValueError(f"lam must be >= 0, got {lam}")
@@ -381,8 +385,7 @@ def _check_stg_params(aug, lam, t, m, p, std, apply_to, head, loss, stg_epochs, 
     if not 0 <= smooth < 1: raise ValueError(f"smooth must be in [0, 1), got {smooth}")
     if stg_epochs < 1 or crt_epochs < 1: raise ValueError(f"stg_epochs and crt_epochs must be >= 1, got {stg_epochs}, {crt_epochs}")
     if alpha is not None and alpha < 0: raise ValueError(f"mixup alpha must be > 0 (or 0/None: no mixup), got {alpha}")
-    if crt_epoch not in ('max', 'dataset') and not (isinstance(crt_epoch, int) and crt_epoch > 0):
-        raise ValueError(f"crt_epoch must be 'max' (n_max*K draws), 'dataset' (N) or a positive int, got {crt_epoch!r}")
+    check_epoch_len(crt_epoch, 'crt_epoch')
     check_head_rule(head)
 
 @register_method('stg')
