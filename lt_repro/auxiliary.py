@@ -10,8 +10,9 @@ from fastai.callback.core import Callback
 from .train import Recipe, register_method, register_grid, crt, split_pair
 
 # %% auto #0
-__all__ = ['AUX_ROWS', 'rotate_batch', 'AuxiliaryLearning', 'cbs_rrs_recipe', 'ft_cbs_recipe', 'weight_norm_cv', 'auxiliary_grid',
-           'auxiliary_cpu_grid', 'aux_label', 'aux_verdict']
+__all__ = ['AUX_ROWS', 'PAPER_ROWS', 'rotate_batch', 'AuxiliaryLearning', 'cbs_rrs_recipe', 'ft_cbs_recipe', 'weight_norm_cv',
+           'auxiliary_grid', 'auxiliary_cpu_grid', 'auxiliary_imagenet_lt_grid', 'auxiliary_places_lt_grid',
+           'aux_label', 'aux_verdict']
 
 # %% ../nbs/12_auxiliary.ipynb #234debcb
 def rotate_batch(x, k):
@@ -108,7 +109,28 @@ def auxiliary_cpu_grid(scale='full'):
                      batch_size=128, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0, 1, 2) if full else (0,), method_rows(*rows),
                 dataset=('mnist', 'fashion'))
 
-# %% ../nbs/12_auxiliary.ipynb #4ce2bd55
+# %% ../nbs/12_auxiliary.ipynb #a2d4d786
+PAPER_ROWS = [('ce', {}), ('cbs_rrs', {'lambdas': (1.0, 0.0)}), ('cbs_rrs', {}), ('cbs_rrs', {'ss': True})]   # Tables 1-2
+
+def _paper_setting(name, rho, model, scale):
+    from lt_repro.experiments import grid, method_rows
+    if scale == 'ci':   # the same code path on `make_synthetic_split`'s folder (rho 6): 1 epoch, small batches
+        return grid(dict(experiment=f'auxiliary_{name}_ci', dataset=name, rho=6, model=model, epochs=1, batch_size=16, lr=0.1,
+                         schedule='cosine'), (0,), method_rows(*PAPER_ROWS))
+    return grid(dict(experiment=f'auxiliary_{name}', dataset=name, rho=rho, model=model, epochs=30, batch_size=256, lr=0.1,
+                     mom=0.9, wd=5e-4, schedule='cosine'), (0, 1, 2), method_rows(*PAPER_ROWS))
+
+@register_grid('auxiliary_imagenet_lt')
+def auxiliary_imagenet_lt_grid(scale='full'):
+    "Seed 002 Table 1 on ImageNet-LT (ResNet-10 from scratch, OLTR's stage-1 settings, cosine): needs the data and its split files."
+    return _paper_setting('imagenet_lt', 1280 / 5, 'resnet10', scale)
+
+@register_grid('auxiliary_places_lt')
+def auxiliary_places_lt_grid(scale='full'):
+    "Seed 002 Table 2 on Places-LT (ResNet-50 from scratch, the same settings): needs the data and its split files."
+    return _paper_setting('places_lt', 4980 / 5, 'resnet50', scale)
+
+# %% ../nbs/12_auxiliary.ipynb #fd13a2f1
 def aux_label(method, params) -> str:
     "Row label of an auxiliary-learning record."
     if method == 'ce': return 'RRS-only'

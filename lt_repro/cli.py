@@ -113,7 +113,7 @@ def demo(out='demo_out', seeds=(0,), jobs=1, epochs=8, device=None) -> Path:
     print(f"figure: {out/'demo_head_tail.png'}")
     return out
 
-# %% ../nbs/05_cli.ipynb #41bb8314
+# %% ../nbs/05_cli.ipynb #8c0e1ab6
 def main(argv=None):
     a = _parser().parse_args(argv)
     if a.cmd == 'run':
@@ -124,7 +124,8 @@ def main(argv=None):
             for c in cfgs: print(json.dumps(c.to_dict()))
             return 0
         r = run_grid(cfgs, jobs=a.jobs, force=a.force, device=a.device, root=a.results)
-        print(f"ran {r['ran']}, skipped {r['skipped']} (already recorded), failed {r['failed']}")
+        from fastai.torch_core import rank_distrib
+        if rank_distrib() == 0: print(f"ran {r['ran']}, skipped {r['skipped']} (already recorded), failed {r['failed']}")
         return 1 if r['failed'] else 0
     if a.cmd == 'import':
         from lt_repro.experiments import import_records

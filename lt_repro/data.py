@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # %% auto #0
-__all__ = ['SHOTS', 'LT_DATASETS', 'SPLIT_FILES', 'DataMissingError', 'CorruptDataError', 'data_roots', 'cache_dir', 'RawData',
-           'read_idx', 'load_mnist', 'load_cifar', 'load_raw', 'lt_counts', 'shot_groups', 'LTDataset', 'select_lt',
-           'tab10', 'flip_labels', 'colorize', 'make_cmnist', 'lt_selection', 'get_lt_dataset', 'read_split_file',
-           'SplitFileDataset', 'stage', 'plot_profiles', 'show_cmnist_grid', 'cmnist_browser']
+__all__ = ['SHOTS', 'SPLIT_FILES', 'LT_DATASETS', 'SPLIT_SIZE', 'DataMissingError', 'CorruptDataError', 'data_roots', 'cache_dir',
+           'RawData', 'read_idx', 'load_mnist', 'load_cifar', 'load_raw', 'lt_counts', 'shot_groups', 'LTDataset',
+           'select_lt', 'tab10', 'flip_labels', 'colorize', 'make_cmnist', 'lt_selection', 'get_lt_dataset',
+           'read_split_file', 'SplitFileDataset', 'decode_images', 'split_lt_dataset', 'make_synthetic_split', 'stage',
+           'plot_profiles', 'show_cmnist_grid', 'cmnist_browser']
 
 # %% ../nbs/00_data.ipynb #7ad901f7
 class DataMissingError(FileNotFoundError):
@@ -299,7 +300,7 @@ def shot_groups(counts, rule='auto') -> np.ndarray:
     if rule == 'count': return np.where(counts > 100, 'many', np.where(counts >= 20, 'medium', 'few'))
     raise ValueError(f"unknown shot rule {rule!r}; expected 'auto', 'count' or 'rank10'")
 
-# %% ../nbs/00_data.ipynb #f4115dde
+# %% ../nbs/00_data.ipynb #1e20c658
 @dataclass
 class LTDataset:
     "A long-tailed training set and its balanced test set, with everything a results record needs."
@@ -328,7 +329,8 @@ class LTDataset:
         return (f"LTDataset({self.name!r}, rho={self.rho}, seed={self.seed}, train={len(self.y_train)} "
                 f"(max {max(self.counts)}, min {min(self.counts)}), test={len(self.y_test)}, source={self.source!r})")
 
-LT_DATASETS = ('mnist', 'fashion', 'cmnist', 'cifar10', 'cifar100')
+SPLIT_FILES = dict(imagenet_lt='ImageNet_LT_{split}.txt', places_lt='Places_LT_{split}.txt', inat2018='iNaturalist18_{split}.txt')
+LT_DATASETS = ('mnist', 'fashion', 'cmnist', 'cifar10', 'cifar100') + tuple(SPLIT_FILES)   # the last three from their split files
 
 def select_lt(y, counts, seed) -> np.ndarray:
     "Sorted indices of a seeded random subset of `counts[c]` images from each class `c` of labels `y`."
@@ -367,7 +369,7 @@ def make_cmnist(x_tr, y_tr, x_te, y_te, num_classes=10, flip=0.25, n_head=5, rng
     col_te = rng.integers(0, 10, len(y_te))
     return colorize(x_tr, col_tr), y_new, flipped, col_tr, colorize(x_te, col_te), col_te
 
-# %% ../nbs/00_data.ipynb #e7084a12
+# %% ../nbs/00_data.ipynb #d35e7104
 def _check_classes(classes, K):
     if classes is None: return None
     classes = [int(c) for c in classes]
@@ -390,6 +392,7 @@ def lt_selection(raw: RawData, name, rho, seed, n_max=None, classes=None):
 def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot_rule='auto', download=True, classes=None) -> LTDataset:
     "A long-tailed dataset: `name` in `LT_DATASETS`, imbalance `rho`, seeded per-class selection, balanced test set (`classes`: a subset, head first)."
     if name not in LT_DATASETS: raise ValueError(f"unknown dataset {name!r}; expected one of {LT_DATASETS}")
+    if name in SPLIT_FILES: return _split_checked(name, rho, root, n_max, classes, shot_rule)
     if not 0 <= flip < 1: raise ValueError(f"flip ratio must be in [0, 1), got {flip}")
     if classes is not None and name == 'cmnist': raise ValueError("class subsets are not defined for CMNIST-LT (its labels are flipped)")
     raw = load_raw('mnist' if name == 'cmnist' else name, root, download)
@@ -415,9 +418,7 @@ def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot
                      shot_groups(counts, shot_rule), 'rank10' if shot_rule == 'auto' and K == 10 else shot_rule,
                      raw.source, extra)
 
-# %% ../nbs/00_data.ipynb #98a471e0
-SPLIT_FILES = dict(imagenet_lt='ImageNet_LT_{split}.txt', places_lt='Places_LT_{split}.txt', inat2018='iNaturalist18_{split}.txt')
-
+# %% ../nbs/00_data.ipynb #81eba729
 def read_split_file(path, image_root=None, num_classes=None, check_exists=True):
     "Parse a `path label` split file into (paths, labels); clear errors on malformed lines, bad labels, missing images."
     path = Path(path)
@@ -457,7 +458,102 @@ class SplitFileDataset:
         if self.size: im = im.resize((self.size, self.size))
         return np.asarray(im, dtype=np.uint8), int(self.labels[i])
 
-# %% ../nbs/00_data.ipynb #3ac358c5
+# %% ../nbs/00_data.ipynb #73754dd5
+SPLIT_SIZE = 256   # stored image side for split-file datasets; training crops 224 from it
+
+def _decode_square(args):
+    path, size = args
+    from PIL import Image
+    with Image.open(path) as im:
+        im.draft('RGB', (size, size))   # JPEG: decode at a reduced scale that is still >= size (much faster)
+        im = im.convert('RGB')
+        w, h = im.size; f = size / min(w, h)
+        im = im.resize((max(size, round(w * f)), max(size, round(h * f))), Image.BILINEAR)
+        l, t = (im.size[0] - size) // 2, (im.size[1] - size) // 2
+        return np.asarray(im.crop((l, t, l + size, t + size)), dtype=np.uint8)
+
+def decode_images(paths, size, out, workers=None, progress=True) -> np.ndarray:
+    "Decode `paths` into a uint8 (N,size,size,3) `.npy` at `out` (temp file, then renamed); returns it memory-mapped."
+    out = Path(out); tmp = out.with_name(f'{out.name}.{os.getpid()}.tmp')
+    workers = workers if workers is not None else min(16, os.cpu_count() or 1)
+    try:
+        arr = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(len(paths), size, size, 3))
+        jobs = [(str(p), size) for p in paths]
+        chunks = range(0, len(jobs), 1024)
+        if progress:
+            from fastprogress.fastprogress import progress_bar
+            chunks = progress_bar(chunks); chunks.comment = f'decoding {len(paths)} images into {out.name}'
+        if workers > 1:   # threads: PIL releases the GIL while decoding and resizing, and nothing is pickled or re-imported
+            from concurrent.futures import ThreadPoolExecutor
+            with ThreadPoolExecutor(workers) as pool:
+                for i in chunks: arr[i:i + 1024] = np.stack(list(pool.map(_decode_square, jobs[i:i + 1024])))
+        else:
+            for i in chunks: arr[i:i + 1024] = np.stack([_decode_square(j) for j in jobs[i:i + 1024]])
+        arr.flush(); del arr
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists(): tmp.unlink()
+    return np.load(out, mmap_mode='r')
+
+def _rank0_first(f):
+    "Run `f` in process 0 of a data-parallel group first, then in the others (which then find its cache); plain `f()` alone."
+    import torch.distributed as dist
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return f()
+    if dist.get_rank() == 0:
+        try: return f()
+        finally: dist.barrier()
+    dist.barrier(); return f()
+
+def _split_images(name, split, root, size, num_classes, workers, progress):
+    sds = SplitFileDataset(name, split, root, num_classes=num_classes)
+    fn = SPLIT_FILES[name].format(split=split)
+    src = next(r for r in data_roots(root) if (r/fn).exists())
+    h = hashlib.sha256((src/fn).read_bytes() + f"|{src.resolve()}|{size}|v1".encode()).hexdigest()[:16]
+    p = cache_dir()/f"{name}-{split}-{size}-{h}.npy"
+    x = _rank0_first(lambda: np.load(p, mmap_mode='r') if p.exists() else decode_images(sds.paths, size, p, workers, progress))
+    if x.shape != (len(sds), size, size, 3): raise CorruptDataError(f"cached {p} has shape {x.shape}; delete it to decode again")
+    return sds, x, src
+
+def split_lt_dataset(name, root=None, size=SPLIT_SIZE, test_split='test', workers=None, progress=True, shot_rule='count') -> LTDataset:
+    "ImageNet-LT / Places-LT / iNaturalist from their split files as an `LTDataset` (images decoded once into a memory-mapped cache)."
+    if name not in SPLIT_FILES: raise ValueError(f"unknown split-file dataset {name!r}; expected one of {list(SPLIT_FILES)}")
+    tr, x, src = _split_images(name, 'train', root, size, None, workers, progress)
+    K = len(tr.counts)
+    te, x_te, _ = _split_images(name, test_split, root, size, K, workers, progress)
+    if (empty := np.flatnonzero(tr.counts == 0)).size: raise CorruptDataError(f"{name}: classes {empty[:5].tolist()} have no training images")
+    first = {}
+    for p, y in zip(tr.paths, tr.labels): first.setdefault(int(y), Path(p).parent.name)
+    rel = lambda ps: np.array([Path(p).relative_to(src).as_posix() for p in ps])
+    counts = [int(c) for c in tr.counts]
+    return LTDataset(name, max(counts) / min(counts), 0, x, tr.labels, rel(tr.paths), x_te, te.labels, rel(te.paths),
+                     [first[c] for c in range(K)], counts, shot_groups(counts, shot_rule), shot_rule, f"{name}-split:{src}",
+                     dict(test_split=test_split, image_size=size))
+
+def _split_checked(name, rho, root, n_max, classes, shot_rule):
+    if classes is not None or n_max is not None: raise ValueError(f"{name} is fixed by its split files: classes and n_max do not apply")
+    ds = split_lt_dataset(name, root, shot_rule='count' if shot_rule == 'auto' else shot_rule)
+    if rho is not None and not np.isclose(rho, ds.rho):
+        raise ValueError(f"{name}'s imbalance is fixed by its split files: rho={ds.rho:g}, not {rho:g} (pass rho={ds.rho:g} or None)")
+    return ds
+
+# %% ../nbs/00_data.ipynb #78a71d92
+def make_synthetic_split(root, name='imagenet_lt', counts=(30, 12, 5), n_test=4, size=(40, 30), seed=0) -> Path:
+    "Write a tiny image folder and its train/val/test split files (for tests and examples); class c is a colour."
+    from PIL import Image
+    root, rng = Path(root), np.random.default_rng(seed)
+    for split, per in (('train', counts), ('val', [n_test] * len(counts)), ('test', [n_test] * len(counts))):
+        lines = []
+        for c, n in enumerate(per):
+            d = root/split/f'c{c:03d}'; d.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                w, h = size if i % 2 else size[::-1]
+                base = np.array([(60 * c) % 256, (150 + 40 * c) % 256, (255 - 70 * c) % 256], np.uint8)
+                img = np.clip(base + rng.normal(0, 25, (h, w, 3)), 0, 255).astype(np.uint8)
+                Image.fromarray(img).save(d/f'{i}.jpg'); lines.append(f'{split}/c{c:03d}/{i}.jpg {c}')
+        (root/SPLIT_FILES[name].format(split=split)).write_text('\n'.join(lines) + '\n')
+    return root
+
+# %% ../nbs/00_data.ipynb #4057a408
 def _attach_staged(r: RawData, staged: dict):
     "Fill in the full label vector and positions of a staged archive; its source tag is the original one."
     full_ids = np.asarray(staged['full_train_ids']); pos = {k: i for i, k in enumerate(full_ids)}
@@ -504,7 +600,7 @@ def stage(name, rhos=(100,), data_seeds=(0,), out='.carry/data', root=None, subs
         if tmp.exists(): tmp.unlink()
     return dst
 
-# %% ../nbs/00_data.ipynb #188fe2a4
+# %% ../nbs/00_data.ipynb #69709852
 def plot_profiles(datasets, ax=None):
     "Log-scale class-count profile of each `LTDataset` in `datasets`."
     import matplotlib.pyplot as plt
@@ -533,7 +629,7 @@ def show_cmnist_grid(ds: LTDataset, per_class=8, seed=0, ax=None):
     ax.set_title(f"CMNIST-LT (rho={ds.rho:g}, seed={ds.seed}); red frame = flipped label")
     return ax
 
-# %% ../nbs/00_data.ipynb #46a2946f
+# %% ../nbs/00_data.ipynb #1510a21c
 def cmnist_browser(ds: LTDataset, n=16):
     "An ipywidgets browser of CMNIST-LT training images filtered by class, colour and flipped-or-not."
     import ipywidgets as W, matplotlib.pyplot as plt

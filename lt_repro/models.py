@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['MODELS', 'kaiming_init', 'LTModel', 'lenet_body', 'lenet2d', 'BasicBlock', 'ResNetCifarBody', 'resnet32', 'cam_split',
-           'grad_cam', 'lenet32', 'get_model']
+__all__ = ['MODELS', 'kaiming_init', 'LTModel', 'lenet_body', 'lenet2d', 'BasicBlock', 'ResNetCifarBody', 'resnet32', 'resnet10',
+           'resnet50', 'cam_split', 'grad_cam', 'lenet32', 'get_model']
 
 # %% ../nbs/02_models.ipynb #f331cb5d
 def kaiming_init(m):
@@ -90,11 +90,32 @@ def resnet32(num_classes=10, in_ch=3) -> LTModel:
     body = ResNetCifarBody(5, in_ch=in_ch)
     return LTModel(body, body.out_dim, num_classes)
 
-# %% ../nbs/02_models.ipynb #79fd8b47
+# %% ../nbs/02_models.ipynb #ca6b5f4e
+def _tv_resnet_body(block, layers, in_ch=3) -> nn.Sequential:
+    from torchvision.models.resnet import ResNet
+    m = ResNet(block, layers)
+    if in_ch != 3: m.conv1 = nn.Conv2d(in_ch, 64, 7, 2, 3, bias=False); nn.init.kaiming_normal_(m.conv1.weight, mode='fan_out', nonlinearity='relu')
+    return nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3, m.layer4, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+
+def resnet10(num_classes=1000, in_ch=3) -> LTModel:
+    "OLTR's ResNet-10 (torchvision ResNet, BasicBlock ×[1,1,1,1], 512-d embedding), as an `LTModel`."
+    from torchvision.models.resnet import BasicBlock
+    return LTModel(_tv_resnet_body(BasicBlock, [1, 1, 1, 1], in_ch), 512, num_classes)
+
+def resnet50(num_classes=1000, in_ch=3) -> LTModel:
+    "torchvision's ResNet-50 (Bottleneck ×[3,4,6,3], 2048-d embedding), as an `LTModel`."
+    from torchvision.models.resnet import Bottleneck
+    return LTModel(_tv_resnet_body(Bottleneck, [3, 4, 6, 3], in_ch), 2048, num_classes)
+
+# %% ../nbs/02_models.ipynb #d2f104b3
 def cam_split(body: nn.Module):
     "(image -> last-stage feature map, feature map -> pooled features) for the bodies defined here."
     if isinstance(body, ResNetCifarBody): return body.feature_map, lambda a: F.adaptive_avg_pool2d(a, 1).flatten(1)
-    if isinstance(body, nn.Sequential) and isinstance(body[6], nn.Flatten): return body[:6], body[6:]
+    if isinstance(body, nn.Sequential):   # LeNet: cut at the Flatten; ImageNet ResNets: before the (pool, Flatten) tail
+        i = next((i for i, m in enumerate(body) if isinstance(m, nn.Flatten)), None)
+        if i is not None:
+            if i > 0 and isinstance(body[i - 1], nn.AdaptiveAvgPool2d): i -= 1
+            return body[:i], body[i:]
     raise TypeError(f"no Grad-CAM split known for {type(body).__name__}")
 
 def _minmax(c):
@@ -117,12 +138,12 @@ def grad_cam(model: LTModel, x, target=None, head=None, size=None, upsample='bil
     cam = cam.clamp(0, 1) if norm_first else _minmax(cam)
     return (cam.squeeze(1), logits.detach()) if return_logits else cam.squeeze(1)
 
-# %% ../nbs/02_models.ipynb #5d842834
+# %% ../nbs/02_models.ipynb #5ae5e148
 def lenet32(num_classes=10, in_ch=1) -> LTModel:
     "LeNet with a 32-D embedding: for methods with several heads on one φ (a 2-D embedding cannot serve two)."
     return lenet2d(num_classes, in_ch, emb=32)
 
-MODELS = dict(lenet2d=lenet2d, lenet32=lenet32, resnet32=resnet32)
+MODELS = dict(lenet2d=lenet2d, lenet32=lenet32, resnet32=resnet32, resnet10=resnet10, resnet50=resnet50)
 
 def get_model(name, num_classes, in_ch) -> LTModel:
     "Build a registered model (`MODELS`) by name."
