@@ -66,7 +66,7 @@ class AuxiliaryLearning(Callback):
         if self.l1 == 0: self.model.heads['main'] = self.model.heads[self.ah]   # 0:1 is RRS-only: h was never trained
         if self.drop_aux: self.model.drop_heads(keep=('main',))
 
-# %% ../nbs/12_auxiliary.ipynb #5de523c6
+# %% ../nbs/12_auxiliary.ipynb #2c29e393
 @register_method('cbs_rrs')
 def cbs_rrs_recipe(lambdas=(0.5, 1.0), ss=False, rot_aug=False, Z=4):
     "CBS+RRS† (+SS† with `ss=True`) of seed 002 on paired batches."
@@ -77,7 +77,7 @@ def cbs_rrs_recipe(lambdas=(0.5, 1.0), ss=False, rot_aug=False, Z=4):
 def ft_cbs_recipe(epochs=10, lr=None, schedule='cosine'):
     "ftRRS+CBS: RRS-only (CE), then fine-tune the whole network with class-aware sampling."
     def stage(learn, ds, cfg): crt(learn, ds, epochs, lr if lr is not None else cfg.lr, schedule, reinit=True, freeze=False, seed=cfg.seed)
-    return Recipe('uniform', post=[stage])
+    return Recipe('uniform', post=[stage], fit_key='ce')   # stage 1 is the RRS-only (CE) row's fit
 
 # %% ../nbs/12_auxiliary.ipynb #cf89873a
 def weight_norm_cv(model, head='main') -> float:

@@ -19,7 +19,7 @@ def _load_studies():
 # %% auto #0
 __all__ = ['STUDIES', 'configs_from_args', 'stage_grids', 'summary_table', 'demo', 'main']
 
-# %% ../nbs/05_cli.ipynb #ddad3461
+# %% ../nbs/05_cli.ipynb #3773b2eb
 _NUM = dict(rho=float, epochs=int, batch_size=int, lr=float, mom=float, wd=float, data_seed=int)
 
 def _split(v, typ=str): return [typ(x) for x in str(v).split(',') if x != '']
@@ -54,6 +54,7 @@ def _parser():
     r.add_argument('--device', default=None); r.add_argument('--force', action='store_true', help='re-run finished (config, seed)')
     r.add_argument('--results', default=None, help='results folder (default: results/ of the checkout, or $LT_REPRO_RESULTS)')
     r.add_argument('--list', action='store_true', help='only list the configs')
+    r.add_argument('--fit-cache', action='store_true', help='share main fits between runs that train the same model first (CE/cRT, mixup/STG, BSCE/DiVE teacher); needs a committed tree')
     im = sub.add_parser('import', help='append records from another results folder (e.g. the GPU machine\'s $OUT), skipping recorded runs')
     im.add_argument('files', nargs='+'); im.add_argument('--results', default=None)
     s = sub.add_parser('summary', help='mean ± std per config'); s.add_argument('experiment', nargs='?'); s.add_argument('--results', default=None)
@@ -113,7 +114,7 @@ def demo(out='demo_out', seeds=(0,), jobs=1, epochs=8, device=None) -> Path:
     print(f"figure: {out/'demo_head_tail.png'}")
     return out
 
-# %% ../nbs/05_cli.ipynb #8c0e1ab6
+# %% ../nbs/05_cli.ipynb #4dd81ef6
 def main(argv=None):
     a = _parser().parse_args(argv)
     if a.cmd == 'run':
@@ -123,7 +124,7 @@ def main(argv=None):
         if a.list:
             for c in cfgs: print(json.dumps(c.to_dict()))
             return 0
-        r = run_grid(cfgs, jobs=a.jobs, force=a.force, device=a.device, root=a.results)
+        r = run_grid(cfgs, jobs=a.jobs, force=a.force, device=a.device, root=a.results, fit_cache=a.fit_cache)
         from fastai.torch_core import rank_distrib
         if rank_distrib() == 0: print(f"ran {r['ran']}, skipped {r['skipped']} (already recorded), failed {r['failed']}")
         return 1 if r['failed'] else 0

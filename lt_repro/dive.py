@@ -114,7 +114,7 @@ def shift_report(residual=1.0):
         return {'shift': out}
     return report
 
-# %% ../nbs/13_dive.ipynb #731e7ea7
+# %% ../nbs/13_dive.ipynb #57067938
 class VirtualExampleSmoothing(Callback):
     "Flatten the virtual-example distribution by hand: examples of class `head` carry (1−ε) head and ε `tail` mass."
     order = 60
@@ -137,13 +137,13 @@ def ve_ratio(n_head, n_tail, eps) -> float:
 @register_method('bsce')
 def bsce_recipe(tau=1.0):
     "Logit-adjusted loss with τ (1: Balanced Softmax; 0: plain CE); records shifted-test accuracies."
-    return Recipe('uniform', [LogitAdjust(tau)] if tau else [], reports=[shift_report(1.0 - tau)])
+    return Recipe('uniform', [LogitAdjust(tau)] if tau else [], reports=[shift_report(1.0 - tau)], fit_key=f'la{float(tau)}' if tau else 'ce')
 
 @register_method('la_posthoc')
 def la_posthoc_recipe(tau=1.0):
     "CE, then post-hoc logit adjustment by τ·log π."
     def stage(learn, ds, cfg): posthoc_adjust(learn.model, ds.counts, tau)
-    return Recipe('uniform', post=[stage], reports=[shift_report(1.0 - tau)])
+    return Recipe('uniform', post=[stage], reports=[shift_report(1.0 - tau)], fit_key='ce')
 
 @register_method('dive')
 def dive_recipe(tau=3.0, p=0.5, alpha=0.5, teacher_tau=1.0):
@@ -154,6 +154,7 @@ def dive_recipe(tau=3.0, p=0.5, alpha=0.5, teacher_tau=1.0):
                            cfg.mom, cfg.wd, cfg.seed, learn.dls.train.device)
         kd.teacher = tl.model
         box['teacher'] = {k: rep[k] for k in ('acc', 'acc_many', 'acc_medium', 'acc_few')} | dict(train_s=round(rep['train_s'], 2))
+        if 'fit_cache' in rep: box['teacher']['fit_cache'] = rep['fit_cache']   # the BSCE row's own fit, when shared
     def teacher_report(learn, ds): return {'teacher': box['teacher']}
     return Recipe('uniform', [kd, LogitAdjust(1.0)], pre=[train_teacher], reports=[teacher_report, shift_report(0.0)])
 

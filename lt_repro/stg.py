@@ -372,7 +372,7 @@ def plot_augmentations(emb, y, is_aug, num_classes=10, axs=None):
     for ax in axs: ax.set_xticks([]); ax.set_yticks([])
     return axs
 
-# %% ../nbs/14_stg.ipynb #99704dc8
+# %% ../nbs/14_stg.ipynb #2ce0bbdb
 def _check_stg_params(aug, lam, t, m, p, std, apply_to, head, loss, stg_epochs, crt_epochs, smooth, alpha, crt_epoch):
     if aug not in AUG_MODES: raise ValueError(f"aug must be one of {AUG_MODES}, got {aug!r}")
     if lam < 0: raise ValueError(f"lam must be >= 0, got {lam}")
@@ -417,7 +417,8 @@ def stg_recipe(alpha=1.0, aug='stg', lam=1.5, t=0.5, m=1200, head='many', stg_ep
         lr = crt_lr if crt_lr is not None else (1e-3 if ds.num_classes <= 10 else 1e-4)
         retrain_classifier(learn, ds, crt_epochs, lr, crt_schedule, lws, crt_epoch, crt_wd, seed=cfg.seed, cbs=[cb])
         state.update(crt_lr=lr, crt_s=round(time.time() - t0, 2), augmented_frac=round(cb.stats['augmented'] / max(cb.stats['samples'], 1), 4))
-    return Recipe('uniform', [MixUp(alpha)] if alpha else [], post=[stage], reports=[lambda learn, ds: {'stg': dict(state)}])
+    return Recipe('uniform', [MixUp(alpha)] if alpha else [], post=[stage], reports=[lambda learn, ds: {'stg': dict(state)}],
+                  fit_key=f'mixup{float(alpha)}' if alpha else 'ce')   # stage 1 is the mixup (or CE) row's fit
 
 @register_method('crt_mixup')
 def crt_mixup_recipe(alpha=1.0, crt_epochs=10, crt_lr=None, crt_schedule='cosine', crt_epoch='max', crt_wd=0.0, head='many'):

@@ -17,6 +17,7 @@ def test_record_format_and_skip(tmp_path):
         assert set(REQUIRED_FIELDS) <= set(rec)
         assert 0 <= rec['acc'] <= 100 and len(rec['per_class_acc']) == 10 and rec['train_counts'][0] == 5923
         assert rec['versions']['torch'] == torch.__version__ and rec['device'].startswith('cpu')
+        assert len(rec['head_norms']) == 10 and min(rec['head_norms']) > 0   # per-class classifier norms
     assert recs[0]['acc'] > 15                                  # above chance (10%) after one epoch
     again = run_grid(cfgs, root=tmp_path, device='cpu', progress=False)
     assert again['ran'] == 0 and again['skipped'] == 2
@@ -116,3 +117,26 @@ def test_crt_trains_without_stage1_mixup(monkeypatch):
     ds = get_lt_dataset('mnist', 100, 0)
     T.train_lt(ds, 'crt', {'epochs': 1, 'mixup': 0.4}, epochs=1, lr=0.1, schedule='cosine', mom=0.0, wd=0.0, device='cpu')
     assert 'MixUp' in seen[0] and 'MixUp' not in seen[1] and 'FrozenBody' not in seen[0]
+
+
+def test_fit_cache_shares_first_stages_and_changes_nothing(tmp_path, monkeypatch):
+    "cRT+mixup loads the mixup row's fit, DiVE's teacher the BSCE row's; every record equals the one trained without sharing."
+    import lt_repro.dive  # noqa: F401
+    from lt_repro.train import FitCache
+    monkeypatch.setenv('LT_REPRO_COMMIT', 'test-commit')
+    base = dict(experiment='fc', dataset='mnist', model='lenet32', schedule='cosine', epochs=1, mom=0.0, wd=0.0)
+    cfgs = grid(base, (0,), method_rows(('bsce', {}), ('dive', {}), ('mixup', {}), ('crt', {'epochs': 1, 'mixup': 1.0})))
+    run_grid(cfgs, root=tmp_path / 'plain', device='cpu', progress=False)
+    r = run_grid(cfgs, root=tmp_path / 'shared', device='cpu', progress=False, fit_cache=tmp_path / 'fits')
+    assert r['ran'] == 4 and r['failed'] == 0
+    a = {x['method']: x for x in Registry('fc', tmp_path / 'plain').records()}
+    b = {x['method']: x for x in Registry('fc', tmp_path / 'shared').records()}
+    assert 'fit_cache' not in a['bsce']
+    assert b['bsce']['fit_cache']['hit'] is False and b['mixup']['fit_cache']['hit'] is False
+    assert b['crt']['fit_cache']['hit'] is True and b['crt']['fit_cache']['key'] == b['mixup']['fit_cache']['key']
+    assert b['dive']['extra']['teacher']['fit_cache'] == dict(key=b['bsce']['fit_cache']['key'], hit=True)
+    for m in a: assert a[m]['per_class_acc'] == b[m]['per_class_acc'], m     # sharing a fit changes no result
+    monkeypatch.setenv('LT_REPRO_COMMIT', 'another-commit')                 # other code: other keys, trained again
+    r2 = run_grid(cfgs[:1], root=tmp_path / 'third', device='cpu', progress=False, fit_cache=tmp_path / 'fits')
+    assert Registry('fc', tmp_path / 'third').records()[0]['fit_cache']['hit'] is False
+    with pytest.raises(ValueError, match='commit first'): FitCache(tmp_path, 'abc123+dirty')
