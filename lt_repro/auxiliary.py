@@ -15,7 +15,7 @@ from .train import Recipe, register_method, register_grid, crt, split_pair
 __all__ = ['AUX_ROWS', 'PAPER_ROWS', 'AUX_FIG_ROWS', 'rotate_batch', 'AuxiliaryLearning', 'cbs_rrs_recipe', 'ft_cbs_recipe',
            'weight_norm_cv', 'auxiliary_grid', 'auxiliary_cpu_grid', 'auxiliary_imagenet_lt_grid',
            'auxiliary_places_lt_grid', 'aux_label', 'aux_verdict', 'auxiliary_norms_cpu_grid', 'plot_class_gain',
-           'norm_table', 'plot_head_norms']
+           'norm_table', 'norm_verdict', 'plot_head_norms']
 
 # %% ../nbs/12_auxiliary.ipynb #234debcb
 def rotate_batch(x, k):
@@ -168,7 +168,7 @@ def aux_verdict(d) -> pd.DataFrame:
                 'not run' if g is None else {'reproduced': 'not', 'partly': 'partly', 'not': 'reproduced'}[v]))
     return pd.DataFrame(out, columns=['claim', 'ours', 'verdict'])
 
-# %% ../nbs/12_auxiliary.ipynb #ceae12b2
+# %% ../nbs/12_auxiliary.ipynb #0e0757c1
 AUX_FIG_ROWS = [('ce', {}), ('cbs_rrs', {'lambdas': (1.0, 0.0)}), ('cbs_rrs', {})]   # RRS-only, CBS-only, CBS+RRS†
 
 @register_grid('auxiliary_norms_cpu')
@@ -201,6 +201,13 @@ def norm_table(d) -> pd.DataFrame:
     cv = d.assign(cv=d.head_norms.map(lambda n: float(np.std(n) / np.mean(n))))
     t = cv.groupby('row', sort=False).cv.agg(['mean', 'std', 'size']).reset_index()
     return t.rename(columns={'size': 'n'}).sort_values('mean')
+
+def norm_verdict(t) -> str:
+    "Seed 002's Figure 4 claim on a `norm_table`: CBS+RRS† has the flattest norms (lowest CV), beyond the seed spread?"
+    if 'CBS+RRS†' not in set(t.row) or len(t) < 2: return 'not run'
+    ours, best = t[t.row == 'CBS+RRS†'].iloc[0], t[t.row != 'CBS+RRS†'].sort_values('mean').iloc[0]
+    gap, noise = best['mean'] - ours['mean'], np.sqrt(np.nan_to_num(ours['std']) ** 2 + np.nan_to_num(best['std']) ** 2)
+    return 'reproduced' if gap > noise else 'partly' if gap > 0 else f"not (flattest: {t.iloc[0].row})"
 
 def plot_head_norms(d, ax=None):
     "Figure 4 (right): per-class classifier norm against training count, one line per row (mean over seeds)."

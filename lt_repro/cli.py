@@ -19,7 +19,7 @@ def _load_studies():
 # %% auto #0
 __all__ = ['STUDIES', 'configs_from_args', 'stage_grids', 'summary_table', 'demo', 'main']
 
-# %% ../nbs/05_cli.ipynb #3773b2eb
+# %% ../nbs/05_cli.ipynb #f03b26db
 _NUM = dict(rho=float, epochs=int, batch_size=int, lr=float, mom=float, wd=float, data_seed=int)
 
 def _split(v, typ=str): return [typ(x) for x in str(v).split(',') if x != '']
@@ -66,7 +66,7 @@ def _parser():
     st.add_argument('--out', default='.carry/data')
     st.add_argument('--grid', default=None, help="stage what these grids (comma-separated) need instead: every rho, data seed and class subset")
     b = sub.add_parser('bench', help='speed benchmark; figures go to results/bench.jsonl')
-    b.add_argument('--what', default='cpu', choices=['cpu', 'gpu', 'all']); b.add_argument('--results', default=None)
+    b.add_argument('--what', default='cpu', choices=['cpu', 'gpu', 'all', 'methods']); b.add_argument('--results', default=None)
     b.add_argument('--seeds', default='0,1,2'); b.add_argument('--epochs', type=int, default=200)
     b.add_argument('--concurrency', default='1,4,8,16', help="concurrent-run counts to measure ('' to skip)")
     b.add_argument('--no-reference', action='store_true', help='skip the reference trainer (it takes ~7 min a run on an H100)')
