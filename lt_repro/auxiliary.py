@@ -133,7 +133,7 @@ def auxiliary_places_lt_grid(scale='full'):
     "Seed 002 Table 2 on Places-LT (ResNet-50 from scratch, the same settings): needs the data and its split files."
     return _paper_setting('places_lt', 4980 / 5, 'resnet50', scale)
 
-# %% ../nbs/12_auxiliary.ipynb #fd13a2f1
+# %% ../nbs/12_auxiliary.ipynb #bdf08cfa
 def aux_label(method, params) -> str:
     "Row label of an auxiliary-learning record."
     if method == 'ce': return 'RRS-only'
@@ -144,11 +144,10 @@ def aux_label(method, params) -> str:
     return name if l == (0.5, 1.0) else f'{name} {l[0]:g}:{l[1]:g}'
 
 def _beats(d, a, b, metric='acc'):
-    "'reproduced' if row a beats row b by more than their seed stds combined, 'partly' if only in the mean, else 'not'."
-    x, y = d[d.row == a][metric], d[d.row == b][metric]
-    if not len(x) or not len(y): return None, 'not run'
-    gap = x.mean() - y.mean()
-    return gap, 'reproduced' if gap > np.sqrt(np.nan_to_num(x.std()) ** 2 + np.nan_to_num(y.std()) ** 2) else ('partly' if gap > 0 else 'not')
+    "(mean gap, verdict) for 'row a beats row b' on `metric` (see `lt_repro.experiments.judge`)."
+    from lt_repro.experiments import seed_gap, judge
+    g = seed_gap(d[d.row == a][metric], d[d.row == b][metric])
+    return (None, 'not run') if g is None else (g[0], judge([g]))
 
 def aux_verdict(d) -> pd.DataFrame:
     "One row per claim of seed 002 (Tables 1-5), on the records `d` of one dataset and schedule (with a `row` column)."

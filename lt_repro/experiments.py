@@ -17,7 +17,8 @@ import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F4
 
 # %% auto #0
 __all__ = ['REQUIRED_FIELDS', 'KEYS', 'METRICS', 'Config', 'git_commit', 'versions', 'device_name', 'results_dir', 'Registry',
-           'run_one', 'grid', 'method_rows', 'run_grid', 'import_records', 'load_results', 'summarise', 'pm']
+           'run_one', 'grid', 'method_rows', 'run_grid', 'import_records', 'load_results', 'summarise', 'seed_gap',
+           'judge', 'pm']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max')   # fields added after records existed: hashed only when set
@@ -253,7 +254,7 @@ def import_records(path, root=None) -> dict:
         reg.append(r); seen.add((r['config_id'], r.get('seed'))); added += 1
     return dict(added=added, skipped=skipped)
 
-# %% ../nbs/04_experiments.ipynb #8e8e7f7a
+# %% ../nbs/04_experiments.ipynb #ef3df773
 def load_results(experiment=None, root=None) -> pd.DataFrame:
     "All records of `experiment` (or of every experiment) as a DataFrame; `params` also as a JSON string column."
     d = results_dir(root)
@@ -275,6 +276,18 @@ def summarise(df: pd.DataFrame, by=None, metrics=METRICS) -> pd.DataFrame:
     out.columns = [f'{m}_{s}' for m, s in out.columns]
     out['n'] = g.size()
     return out.reset_index()
+
+def seed_gap(a, b):
+    "(mean(a) − mean(b), their combined seed std) for two sets of per-seed results; None with fewer than 2 runs on a side."
+    a, b = pd.Series(a, dtype=float).dropna(), pd.Series(b, dtype=float).dropna()
+    if len(a) < 2 or len(b) < 2: return None
+    return float(a.mean() - b.mean()), float(np.hypot(a.std(), b.std()))
+
+def judge(gaps) -> str:
+    "The verdict on claims 'a beats b' from their `seed_gap`s: reproduced (every gap beyond its combined std), partly (every gap positive), not; 'not run' if any is missing."
+    if not gaps or any(g is None for g in gaps): return 'not run'
+    if any(g[0] <= 0 for g in gaps): return 'not'
+    return 'reproduced' if all(g[0] > g[1] for g in gaps) else 'partly'
 
 def pm(mean, std, n=None, digits=1) -> str:
     "'mean ± std' (std over seeds; '–' if there is one run)."

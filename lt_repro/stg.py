@@ -541,14 +541,13 @@ def table7(df):
     return pd.DataFrame([{'strategy': name, 'paper C10': p10, 'ours C10': _cell(_accs(df, 'cifar10', 100, 'stg', key)),
                           'paper C100': p100, 'ours C100': _cell(_accs(df, 'cifar100', 100, 'stg', key))} for key, name, p10, p100 in rows])
 
-# %% ../nbs/14_stg.ipynb #c09734cf
+# %% ../nbs/14_stg.ipynb #da03e2e6
 def _judge(pairs):
-    "pairs: [(label, accs_a, accs_b)] for claims 'a beats b'."
-    if any(len(a) < 2 or len(b) < 2 for _, a, b in pairs): return 'not run', ''
-    gaps = [(lab, a.mean() - b.mean(), float(np.hypot(a.std(), b.std()))) for lab, a, b in pairs]
-    txt = '; '.join(f"{lab} {g:+.1f}±{s:.1f}" for lab, g, s in gaps)
-    if any(g <= 0 for _, g, _ in gaps): return 'not', txt
-    return ('reproduced' if all(g > s for _, g, s in gaps) else 'partly'), txt
+    "pairs: [(label, accs_a, accs_b)] for claims 'a beats b' -> (verdict, text) (see `lt_repro.experiments.judge`)."
+    from lt_repro.experiments import seed_gap, judge
+    gaps = [seed_gap(a, b) for _, a, b in pairs]
+    if any(g is None for g in gaps): return 'not run', ''
+    return judge(gaps), '; '.join(f"{lab} {g:+.1f}±{s:.1f}" for (lab, _, _), (g, s) in zip(pairs, gaps))
 
 def _best(df, dataset, kind, values):
     "Accuracies of the best (highest mean) setting of a Table 7 strategy."
