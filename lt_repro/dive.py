@@ -163,7 +163,7 @@ def ve_smooth_recipe(eps=0.0, head=0, tail=1):
     "The flatness experiment: CE with ε of every head example's label mass moved to the tail class."
     return Recipe('uniform', [VirtualExampleSmoothing(eps, head, tail)])
 
-# %% ../nbs/13_dive.ipynb #88e7fbb9
+# %% ../nbs/13_dive.ipynb #d17adbcf
 DIVE_ROWS = [('bsce', {'tau': 0.0}), ('bsce', {}), ('dive', {})]
 FLAT_PAIRS = {'airplane-dog': [0, 5], 'cat-dog': [3, 5]}
 FLAT_SIZES = [(5000, 10), (5000, 100), (500, 10)]   # (n_head, rho): 5000 vs 500, 5000 vs 50, 500 vs 50
@@ -193,7 +193,7 @@ def dive_flatness_grid(scale='full'):
 
 @register_grid('dive_cpu')
 def dive_cpu_grid(scale='full'):
-    "CPU-sized analogues: CE/BSCE/DiVE on MNIST-LT and Fashion-LT (LeNet-32, 8 epochs); flatness at 500:50 (ResNet-32, 10 epochs, 5 runs)."
+    "CPU-sized analogues: CE/BSCE/DiVE on MNIST-LT and Fashion-LT (LeNet-32, 8 epochs); flatness at 500:50 (every ε) and 5000:50 (ε 0 and 0.4), ResNet-32, 10 epochs, 5 runs."
     from lt_repro.experiments import grid, method_rows
     full = scale == 'full'
     seeds, exp = ((0, 1, 2), 'dive_cpu') if full else ((0,), 'dive_cpu_ci')
@@ -201,10 +201,12 @@ def dive_cpu_grid(scale='full'):
     mn = grid(base, seeds, method_rows(*DIVE_ROWS), dataset=('mnist', 'fashion'))
     sens = grid(dict(base, dataset='fashion'), seeds, method_rows(*[('dive', {'tau': t, 'p': p}) for t in (2.0, 3.0, 6.0) for p in (0.5, 1.0)
                                                                    if (t, p) != (3.0, 0.5)])) if full else []   # τ × p on Fashion-LT
-    fl = grid(dict(experiment=exp, dataset='cifar10', n_max=500, rho=10, model='resnet32', epochs=10 if full else 1, batch_size=64, lr=0.05,
-                   wd=5e-4, schedule='one_cycle'), range(5) if full else seeds,   # 5 runs, every ε, as the supplement
-              method_rows(*[('ve_smooth', {'eps': e}) for e in (FLAT_EPS if full else (0.0, 0.4))]), classes=list(FLAT_PAIRS.values()))
-    return mn + sens + fl
+    flat = dict(experiment=exp, dataset='cifar10', model='resnet32', epochs=10 if full else 1, batch_size=64, lr=0.05, wd=5e-4, schedule='one_cycle')
+    ve = lambda eps: method_rows(*[('ve_smooth', {'eps': e}) for e in eps])
+    fl = grid(dict(flat, n_max=500, rho=10), range(5) if full else seeds, ve(FLAT_EPS if full else (0.0, 0.4)),   # 500:50: 5 runs, every ε
+              classes=list(FLAT_PAIRS.values()))
+    big = grid(dict(flat, n_max=5000, rho=100), range(5), ve((0.0, 0.4)), classes=list(FLAT_PAIRS.values())) if full else []   # 5000:50: ε ends
+    return mn + sens + fl + big
 
 # %% ../nbs/13_dive.ipynb #6313f2bc
 PAPER_CIFAR100 = {('CE', 100): 38.3, ('CE', 50): 43.9, ('CE', 10): 55.7,
