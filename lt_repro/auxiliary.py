@@ -26,7 +26,7 @@ def rotate_batch(x, k):
         if len(i): out[i] = torch.rot90(x[i], r, dims=(2, 3))
     return out
 
-# %% ../nbs/12_auxiliary.ipynb #ba18bf1e
+# %% ../nbs/12_auxiliary.ipynb #8f00b4cb
 class AuxiliaryLearning(Callback):
     "CBS+RRS† (+SS†) of seed 002: one φ, primary head on the CBS half, auxiliary RRS head, optional rotation head."
     order = 20
@@ -39,9 +39,10 @@ class AuxiliaryLearning(Callback):
         m = self.learn.model
         if self.ah not in m.heads: m.add_head(self.ah)
         if self.l3 > 0 and self.rh not in m.heads: m.add_head(self.rh, out=4)
-    def before_fit(self):
-        if self.ah not in self.model.heads: raise RuntimeError("auxiliary heads missing: pass AuxiliaryLearning in the Learner's cbs")
-        self._hook = self.model.body.register_forward_hook(lambda mod, i, o: setattr(self, 'feat', o))
+    def before_fit(self):   # fastai's `validate()` sends before_fit/after_fit too: after training the heads are gone, and that is fine
+        self._hook = self.model.body.register_forward_hook(lambda mod, i, o: setattr(self, 'feat', o)) if self.ah in self.model.heads else None
+    def before_train(self):
+        if self._hook is None: raise RuntimeError("auxiliary heads missing: pass AuxiliaryLearning in the Learner's cbs")
     def before_batch(self):
         if not self.training: return
         x_rrs, x_cbs, y_rrs, y_cbs = split_pair(self.xb, self.yb, 'AuxiliaryLearning')
@@ -65,7 +66,8 @@ class AuxiliaryLearning(Callback):
             loss = loss + self.l3 * F.cross_entropy(logits.float(), k)
         self.learn.loss_grad = loss; self.learn.loss = loss.detach().clone()
     def after_fit(self):
-        self._hook.remove()
+        if self._hook is None: return   # a validation pass: nothing hooked, nothing to drop
+        self._hook.remove(); self._hook = None
         if self.l1 == 0: self.model.heads['main'] = self.model.heads[self.ah]   # 0:1 is RRS-only: h was never trained
         if self.drop_aux: self.model.drop_heads(keep=('main',))
 
@@ -82,13 +84,13 @@ def ft_cbs_recipe(epochs=10, lr=None, schedule='cosine'):
     def stage(learn, ds, cfg): crt(learn, ds, epochs, lr if lr is not None else cfg.lr, schedule, reinit=True, freeze=False, seed=cfg.seed)
     return Recipe('uniform', post=[stage], fit_key='ce')   # stage 1 is the RRS-only (CE) row's fit
 
-# %% ../nbs/12_auxiliary.ipynb #cf89873a
+# %% ../nbs/12_auxiliary.ipynb #03ba8e39
 def weight_norm_cv(model, head='main') -> float:
     "Coefficient of variation of the per-class L2 norms of a linear head's weights."
     n = model.heads[head].weight.detach().float().norm(dim=1)
     return float(n.std() / n.mean())
 
-# %% ../nbs/12_auxiliary.ipynb #dbea3ef9
+# %% ../nbs/12_auxiliary.ipynb #a8ebaba6
 AUX_ROWS = [('ce', {}), ('cbs_rrs', {'lambdas': (1.0, 0.0)}), ('cbs_rrs', {}), ('cbs_rrs', {'ss': True}), ('ft_cbs', {}),
             ('cbs_rrs', {'lambdas': (1.0, 1.0)}), ('cbs_rrs', {'lambdas': (1.0, 0.5)}), ('cbs_rrs', {'rot_aug': True})]
 
@@ -112,7 +114,7 @@ def auxiliary_cpu_grid(scale='full'):
                      batch_size=128, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0, 1, 2) if full else (0,), method_rows(*rows),
                 dataset=('mnist', 'fashion'))
 
-# %% ../nbs/12_auxiliary.ipynb #a2d4d786
+# %% ../nbs/12_auxiliary.ipynb #89b8373f
 PAPER_ROWS = [('ce', {}), ('cbs_rrs', {'lambdas': (1.0, 0.0)}), ('cbs_rrs', {}), ('cbs_rrs', {'ss': True})]   # Tables 1-2
 
 def _paper_setting(name, rho, model, scale):
@@ -133,7 +135,7 @@ def auxiliary_places_lt_grid(scale='full'):
     "Seed 002 Table 2 on Places-LT (ResNet-50 from scratch, the same settings): needs the data and its split files."
     return _paper_setting('places_lt', 4980 / 5, 'resnet50', scale)
 
-# %% ../nbs/12_auxiliary.ipynb #bdf08cfa
+# %% ../nbs/12_auxiliary.ipynb #e0ba0817
 def aux_label(method, params) -> str:
     "Row label of an auxiliary-learning record."
     if method == 'ce': return 'RRS-only'
@@ -167,7 +169,7 @@ def aux_verdict(d) -> pd.DataFrame:
                 'not run' if g is None else {'reproduced': 'not', 'partly': 'partly', 'not': 'reproduced'}[v]))
     return pd.DataFrame(out, columns=['claim', 'ours', 'verdict'])
 
-# %% ../nbs/12_auxiliary.ipynb #0e0757c1
+# %% ../nbs/12_auxiliary.ipynb #fc63eb76
 AUX_FIG_ROWS = [('ce', {}), ('cbs_rrs', {'lambdas': (1.0, 0.0)}), ('cbs_rrs', {})]   # RRS-only, CBS-only, CBS+RRS†
 
 @register_grid('auxiliary_norms_cpu')

@@ -51,3 +51,16 @@ def test_zero_weight_leaves_a_head_untouched():
 @pytest.mark.parametrize('lam', [(0, 0, 0), (1, -1, 0), (1, 1)])
 def test_bad_lambdas(lam):
     with pytest.raises(ValueError): AuxiliaryLearning(lam)
+
+
+def test_plain_learner_validates_after_training_and_refuses_late_callbacks():
+    "fastai's validate() sends before_fit/after_fit: after training (auxiliary heads dropped) it must still work."
+    cb = AuxiliaryLearning((0.5, 1.0, 1.0))
+    learn = learner(cb)
+    learn.fit(1, 0.01)
+    assert list(learn.model.heads) == ['main']
+    loss = learn.validate()[0]
+    assert np.isfinite(loss) and list(learn.model.heads) == ['main']
+    late = learner(AuxiliaryLearning())            # built with its heads ...
+    late.model.drop_heads()                        # ... which then go missing before training
+    with pytest.raises(RuntimeError, match='auxiliary heads missing'): late.fit(1, 0.01)
