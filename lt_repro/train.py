@@ -31,7 +31,7 @@ __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'AUGS', 'SCHEDULES'
            'feature_module', 'features_of', 'accuracy_report', 'evaluate', 'EpochSchedule', 'ValidateAtEnd',
            'FrozenBody', 'init_distrib', 'GradAverage', 'sgd', 'lt_learner', 'fit_lt', 'crt', 'Recipe',
            'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe',
-           'crt_recipe', 'mixup_recipe', 'train_lt', 'FitCache', 'use_fit_cache']
+           'mixup_fit_key', 'crt_recipe', 'mixup_recipe', 'train_lt', 'FitCache', 'use_fit_cache']
 
 # %% ../nbs/03_train.ipynb #af522b6e
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -468,7 +468,7 @@ def get_grid(name, scale='full') -> list:
     if scale not in ('full', 'ci'): raise ValueError(f"scale must be 'full' or 'ci', got {scale!r}")
     return GRIDS[name](scale)
 
-# %% ../nbs/03_train.ipynb #3994e9b2
+# %% ../nbs/03_train.ipynb #3918ff64
 @register_method('ce')
 def ce_recipe(): return Recipe('uniform', fit_key='ce')
 
@@ -478,14 +478,18 @@ def cbrs_recipe(Z=4, epoch='max'): return Recipe({'name': 'class_aware', 'Z': Z,
 @register_method('qpower')
 def qpower_recipe(q=0.0, epoch='dataset'): return Recipe({'name': 'qpower', 'q': q, 'epoch': epoch})
 
+def mixup_fit_key(alpha) -> str:
+    "The `fit_key` of a main fit that is mixup(`alpha`) training, CE when `alpha` is 0/None: one spelling for every recipe that shares it."
+    return f'mixup{float(alpha)}' if alpha else 'ce'
+
 @register_method('crt')
 def crt_recipe(epochs=10, lr=None, schedule='cosine', reinit=True, mixup=None):
     def stage(learn, ds, cfg):
         crt(learn, ds, epochs, lr if lr is not None else cfg.lr, schedule, reinit, seed=cfg.seed)
-    return Recipe('uniform', [MixUp(mixup)] if mixup else [], post=[stage], fit_key=f'mixup{float(mixup)}' if mixup else 'ce')
+    return Recipe('uniform', [MixUp(mixup)] if mixup else [], post=[stage], fit_key=mixup_fit_key(mixup))
 
 @register_method('mixup')
-def mixup_recipe(alpha=1.0): return Recipe('uniform', [MixUp(alpha)], fit_key=f'mixup{float(alpha)}')
+def mixup_recipe(alpha=1.0): return Recipe('uniform', [MixUp(alpha)], fit_key=mixup_fit_key(alpha))
 
 # %% ../nbs/03_train.ipynb #98b8a6a7
 def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8, lr=0.1, schedule='one_cycle',

@@ -283,3 +283,11 @@ def test_table5_summary_reads_the_records_extra():
     keep = (df.method == 'stg') & (df.dataset == 'cifar100') & (df.rho == 100) & df.params.map(lambda p: variant(p) == ('stg', 1.5))
     assert s['n'] == keep.sum() == 6 and s['kl_diff_head'] == 5.0
     assert s['kl_same_head'] == 1.0 + np.flatnonzero(keep.values).mean()
+
+
+def test_stage_one_is_the_mixup_rows_fit():
+    "STG, cRT+mixup, LWS+mixup and cRT(mixup) share the mixup row's main fit under --fit-cache; alpha=0 is plain CE's."
+    from lt_repro.train import get_recipe
+    keys = {get_recipe(m, p).fit_key for m, p in [('mixup', {}), ('stg', {}), ('crt_mixup', {}), ('lws_mixup', {}), ('crt', {'mixup': 1.0})]}
+    assert keys == {'mixup1.0'}
+    assert get_recipe('stg', {'alpha': 0.0}).fit_key == get_recipe('ce').fit_key == 'ce'
