@@ -16,9 +16,9 @@ from .train import METHODS, SCHEDULES, GRIDS, register_grid, get_grid, train_lt,
 import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F401  (register their methods and grids; every method module is imported here, so workers know them)
 
 # %% auto #0
-__all__ = ['REQUIRED_FIELDS', 'KEYS', 'METRICS', 'Config', 'git_commit', 'versions', 'device_name', 'results_dir', 'Registry',
-           'run_one', 'grid', 'method_rows', 'run_grid', 'import_records', 'load_results', 'summarise', 'seed_gap',
-           'judge', 'pm']
+__all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'KEYS', 'METRICS', 'Config', 'git_commit', 'versions', 'device_name',
+           'results_dir', 'Registry', 'run_one', 'grid', 'method_rows', 'run_grid', 'rehearsal', 'rehearse',
+           'import_records', 'load_results', 'summarise', 'seed_gap', 'judge', 'pm']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max')   # fields added after records existed: hashed only when set
@@ -241,7 +241,43 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
                 finish(futs[f], rec, err)
     return dict(ran=ran, skipped=skipped, failed=len(failures), failures=failures)
 
-# %% ../nbs/04_experiments.ipynb #9f6a7db0
+# %% ../nbs/04_experiments.ipynb #5bcc5232
+REHEARSAL_N_MAX = 128   # rho capped at 32; CIFAR-100 keeps a many-shot group (> 100 images), which STG's head rule needs
+
+def rehearsal(name, n_max=REHEARSAL_N_MAX) -> list[Config]:
+    "Tiny configs covering every method row (from the CI grid) and every dataset/model/schedule/classes of grid `name`'s full version."
+    full, ci = get_grid(name, 'full'), get_grid(name, 'ci')
+    rows = list({json.dumps([c.method, c.params], sort_keys=True, default=str): c for c in ci}.values())
+    sigs = list(dict.fromkeys((c.dataset, c.model, c.schedule, c.rho, tuple(c.classes or ()), c.n_max) for c in full))
+    if not rows or not sigs: raise ValueError(f"grid {name!r} has no CI or no full configs to rehearse")
+    out, seen = [], set()
+    for i in range(max(len(rows), len(sigs))):   # every row and every signature at least once
+        c, (d, m, sch, rho, cl, nm) = rows[i % len(rows)], sigs[i % len(sigs)]
+        r = dataclasses.replace(c, experiment=f'{name}_rehearsal', dataset=d, model=m, schedule=sch, rho=float(min(rho, n_max / 4)),
+                                classes=list(cl) or None, n_max=min(nm or n_max, n_max), seed=0)   # the rarest class keeps 4 images
+        if r.config_id not in seen: seen.add(r.config_id); out.append(r)
+    return out
+
+def rehearse(grids, jobs=1, root=None, n_max=REHEARSAL_N_MAX, device=None, progress=True) -> pd.DataFrame:
+    "Run the `rehearsal` of each grid named in `grids` (or given configs) the GPU way (bf16, channels_last, also on the CPU) into `root` (default: a temporary folder); one row per run."
+    import tempfile
+    cfgs = [c for g in grids for c in (rehearsal(g, n_max) if isinstance(g, str) else [g])]
+    old = os.environ.get('LT_REPRO_REHEARSE'); os.environ['LT_REPRO_REHEARSE'] = '1'   # spawned workers inherit it
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            r = run_grid(cfgs, jobs=jobs, force=True, device=device, root=root or tmp, progress=progress)
+            recs = {(x['config_id']): x for c in {c.experiment for c in cfgs} for x in Registry(c, root or tmp).records()}
+    finally:
+        if old is None: os.environ.pop('LT_REPRO_REHEARSE')
+        else: os.environ['LT_REPRO_REHEARSE'] = old
+    failed = {c.config_id: err.strip().splitlines()[-1] for c, err in r['failures']}
+    return pd.DataFrame([dict(grid=c.experiment.removesuffix('_rehearsal'), dataset=c.dataset, model=c.model, schedule=c.schedule, rho=c.rho,
+                              method=c.method, params=json.dumps(c.params, sort_keys=True), ok=c.config_id in recs,
+                              acc=round(recs[c.config_id]['acc'], 1) if c.config_id in recs else None,
+                              wall_s=recs[c.config_id]['wall_s'] if c.config_id in recs else None, error=failed.get(c.config_id, ''))
+                         for c in cfgs])
+
+# %% ../nbs/04_experiments.ipynb #77cef6c2
 def import_records(path, root=None) -> dict:
     "Append the records of a JSONL file to `results/<experiment>.jsonl`, skipping recorded (config, seed) pairs."
     recs = [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
@@ -254,7 +290,7 @@ def import_records(path, root=None) -> dict:
         reg.append(r); seen.add((r['config_id'], r.get('seed'))); added += 1
     return dict(added=added, skipped=skipped)
 
-# %% ../nbs/04_experiments.ipynb #ef3df773
+# %% ../nbs/04_experiments.ipynb #bfb11f8d
 def load_results(experiment=None, root=None) -> pd.DataFrame:
     "All records of `experiment` (or of every experiment) as a DataFrame; `params` also as a JSON string column."
     d = results_dir(root)

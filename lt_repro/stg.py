@@ -372,7 +372,7 @@ def plot_augmentations(emb, y, is_aug, num_classes=10, axs=None):
     for ax in axs: ax.set_xticks([]); ax.set_yticks([])
     return axs
 
-# %% ../nbs/14_stg.ipynb #92e60596
+# %% ../nbs/14_stg.ipynb #b14b0eab
 def _check_stg_params(aug, lam, t, m, p, std, apply_to, head, loss, stg_epochs, crt_epochs, smooth, alpha, crt_epoch):
     if aug not in AUG_MODES: raise ValueError(f"aug must be one of {AUG_MODES}, got {aug!r}")
     if lam < 0: raise ValueError(f"lam must be >= 0, got {lam}")
@@ -397,7 +397,7 @@ def stg_recipe(alpha=1.0, aug='stg', lam=1.5, t=0.5, m=1200, head='many', stg_ep
     state = {}
     def stage(learn, ds, cfg):
         counts = np.bincount(np.asarray(ds.y_train), minlength=ds.num_classes)
-        hmask = head_classes(counts, head, ds.shots)
+        hmask = head_classes(counts, head, ds.shots) if aug != 'none' else np.zeros(len(counts), bool)   # cRT/LWS+mixup augment nothing: no head classes needed
         state.update(aug=aug, head_classes=np.flatnonzero(hmask).tolist(), n_tail=int((~hmask).sum()))
         fitted, t0 = None, time.time()
         if aug == 'stg':

@@ -1,0 +1,53 @@
+"""The GPU path rehearsed on the CPU: bf16 autocast and channels_last switched on by LT_REPRO_REHEARSE, and the
+methods of the CIFAR grids training through it (the CIFAR grids have never run on a GPU)."""
+import json, pytest, torch
+from fastai.callback.core import Callback
+from lt_repro.data import get_lt_dataset
+from lt_repro.experiments import rehearsal, rehearse, REHEARSAL_N_MAX
+from lt_repro.train import lt_learner, fit_lt, gpu_path, BF16, get_grid
+import lt_repro.resampling  # noqa: F401  (registers resampling_cifar100)
+
+
+class Spy(Callback):
+    "Record, before `BF16` turns the predictions back to float, their dtype and the input's memory format."
+    order = 5
+    def after_pred(self):
+        if self.training: self.seen = (self.pred.dtype, self.xb[0].is_contiguous(memory_format=torch.channels_last))
+
+
+@pytest.mark.parametrize('rehearse_on', [False, True])
+def test_rehearsal_switches_the_cpu_to_the_gpu_path(monkeypatch, rehearse_on):
+    if rehearse_on: monkeypatch.setenv('LT_REPRO_REHEARSE', '1')
+    else: monkeypatch.delenv('LT_REPRO_REHEARSE', raising=False)
+    assert gpu_path('cpu') == rehearse_on
+    ds = get_lt_dataset('cifar10', rho=10, n_max=40, classes=[0, 5])   # two classes: a 2000-image test set
+    spy = Spy()
+    learn = lt_learner(ds, 'resnet32', device='cpu', cbs=[spy])
+    assert any(isinstance(c, BF16) for c in learn.cbs) == rehearse_on
+    fit_lt(learn, 1, 0.05)
+    assert spy.seen == ((torch.bfloat16, True) if rehearse_on else (torch.float32, False))
+    assert next(learn.model.parameters()).dtype == torch.float32            # autocast: the weights stay fp32
+
+
+def test_rehearsal_covers_every_row_and_setting_of_the_full_grid():
+    for name in ('stg', 'auxiliary', 'csa_table2', 'dive_flatness'):
+        reh, full, ci = rehearsal(name), get_grid(name, 'full'), get_grid(name, 'ci')
+        key = lambda c: json.dumps([c.method, c.params], sort_keys=True, default=str)
+        assert {key(c) for c in reh} == {key(c) for c in ci}                      # every method row
+        sig = lambda c: (c.dataset, c.model, c.schedule, tuple(c.classes or ()))
+        assert {sig(c) for c in reh} == {sig(c) for c in full}                    # every dataset/model/schedule/subset
+        assert all(c.n_max <= REHEARSAL_N_MAX and c.n_max / c.rho >= 4 and c.seed == 0 for c in reh)
+        assert all(c.experiment == f'{name}_rehearsal' for c in reh)              # never a results file's name
+    with pytest.raises(ValueError, match='unknown grid'): rehearsal('nope')
+
+
+def test_methods_train_the_gpu_way_on_cifar(tmp_path):
+    "One run per method module on its full grid's dataset, in bf16 + channels_last; cRT+mixup needs no head classes."
+    pick = [next(c for c in rehearsal('csa_table2') if c.dataset == 'cifar100' and c.params.get('mixup_alpha')),
+            next(c for c in rehearsal('auxiliary') if c.params.get('ss')),
+            next(c for c in rehearsal('dive') if c.method == 'dive' and c.dataset == 'cifar10'),
+            next(c for c in rehearsal('stg', n_max=48) if c.method == 'crt_mixup' and c.dataset == 'cifar100')]
+    assert (pick[3].n_max, pick[3].rho) == (48, 12.0)   # no class above 100 images: no many-shot group at all
+    df = rehearse(pick, jobs=2, root=tmp_path, progress=False)
+    assert df.ok.all(), df.error.tolist()
+    assert len(df) == 4 and df.acc.between(0, 100).all()
