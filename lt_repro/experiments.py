@@ -163,7 +163,7 @@ def run_one(cfg: Config, device=None, commit=None, fit_cache=None) -> dict:
     if (w := init_distrib()[1]) > 1: rec['processes'] = w   # data-parallel: batch_size is the global batch over w GPUs
     return rec
 
-# %% ../nbs/04_experiments.ipynb #f3801964
+# %% ../nbs/04_experiments.ipynb #61e561b1
 def grid(base: dict, seeds=(0, 1, 2), rows=None, **axes) -> list[Config]:
     "Configs for every combination of `axes` (field -> values) × `rows` (partial configs varied together) × `seeds`, from `base`."
     import itertools
@@ -196,10 +196,13 @@ def _first_stages_first(todo: list) -> list:
         (rest if g in seen else first).append(c); seen.add(g)
     return first + rest
 
-def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, progress=True, fit_cache=None) -> dict:
-    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits."
+def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, progress=True, fit_cache=None, time_limit=None) -> dict:
+    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run that would end after it."
+    t0 = time.time()
     rank, world = init_distrib()   # (0, 1) unless started by torchrun / accelerate launch with several processes
     if world > 1 and jobs > 1: raise ValueError("under a multi-process launcher every process is one GPU of one run: use jobs=1")
+    if time_limit is not None and (world > 1 or not time_limit > 0):
+        raise ValueError(f"time_limit must be > 0 seconds and needs a single process (ranks could disagree on when to stop), got {time_limit} with {world} processes")
     todo, skipped = [], 0
     done = {}
     for c in cfgs:
@@ -216,30 +219,39 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
         box = [([c.to_dict() for c in todo], skipped, commit)]; dist.broadcast_object_list(box, 0)
         todo, skipped, commit = [Config.from_dict(d) for d in box[0][0]], box[0][1], box[0][2]
         progress = progress and rank == 0
-    failures, ran = [], 0
+    failures, ran, longest = [], 0, 0.0
+    def may_start():   # a run is expected to take as long as the longest finished one (0 before any has finished)
+        return time_limit is None or time.time() - t0 + longest < time_limit
     pb = None
     if progress and todo:
         from fastprogress.fastprogress import progress_bar
         pb = progress_bar(range(len(todo))); pb.update(0)
     def finish(c, rec, err):
-        nonlocal ran
+        nonlocal ran, longest
         if err is None:
             if rank == 0: Registry(c.experiment, root).append(rec)   # one record per run, whatever the number of processes
-            ran += 1
+            ran += 1; longest = max(longest, rec['wall_s'])
         else: failures.append((c, err)); print(f"run failed: {c.experiment} {c.dataset} {c.method} seed={c.seed}\n{err}", file=sys.stderr)
         if pb is not None: pb.update(ran + len(failures))
+    queue = list(todo)
     if jobs <= 1:
-        for c in todo: finish(c, *_run_safe(c.to_dict(), device, commit, fit_cache))
+        while queue and may_start(): c = queue.pop(0); finish(c, *_run_safe(c.to_dict(), device, commit, fit_cache))
     else:
         import concurrent.futures as cf, multiprocessing as mp
         threads = max(1, (os.cpu_count() or 1) // jobs) if (device or default_device().type) == 'cpu' else 2
         with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=_worker_init, initargs=(threads,)) as ex:
-            futs = {ex.submit(_run_safe, c.to_dict(), device, commit, fit_cache): c for c in todo}
-            for f in cf.as_completed(futs):
+            futs = {}
+            def submit():   # keep `jobs` runs in flight, while the time limit allows
+                while queue and len(futs) < jobs and may_start():
+                    c = queue.pop(0); futs[ex.submit(_run_safe, c.to_dict(), device, commit, fit_cache)] = c
+            submit()
+            while futs:
+                f = next(cf.as_completed(futs)); c = futs.pop(f)
                 try: rec, err = f.result()
                 except Exception: rec, err = None, traceback.format_exc()
-                finish(futs[f], rec, err)
-    return dict(ran=ran, skipped=skipped, failed=len(failures), failures=failures)
+                finish(c, rec, err); submit()
+    if queue: print(f"time limit {time_limit:g}s: {len(queue)} runs not started (the longest run took {longest:.0f}s); run again to go on", file=sys.stderr)
+    return dict(ran=ran, skipped=skipped, failed=len(failures), failures=failures, not_started=len(queue))
 
 # %% ../nbs/04_experiments.ipynb #5bcc5232
 REHEARSAL_N_MAX = 128   # rho capped at 32; CIFAR-100 keeps a many-shot group (> 100 images), which STG's head rule needs

@@ -140,3 +140,13 @@ def test_fit_cache_shares_first_stages_and_changes_nothing(tmp_path, monkeypatch
     r2 = run_grid(cfgs[:1], root=tmp_path / 'third', device='cpu', progress=False, fit_cache=tmp_path / 'fits')
     assert Registry('fc', tmp_path / 'third').records()[0]['fit_cache']['hit'] is False
     with pytest.raises(ValueError, match='commit first'): FitCache(tmp_path, 'abc123+dirty')
+
+
+def test_time_limit_starts_no_run_past_it(tmp_path):
+    cfgs = grid(BASE, seeds=(0, 1, 2), method=['ce'])
+    none = run_grid(cfgs, root=tmp_path, device='cpu', progress=False, time_limit=1e-9)
+    assert (none['ran'], none['not_started']) == (0, 3) and not (tmp_path / 't.jsonl').exists()
+    first = run_grid(cfgs[:1], root=tmp_path, device='cpu', progress=False, time_limit=600)
+    rest = run_grid(cfgs, root=tmp_path, device='cpu', jobs=2, progress=False, time_limit=600)
+    assert (first['ran'], rest['ran'], rest['skipped'], rest['not_started']) == (1, 2, 1, 0)
+    with pytest.raises(ValueError, match='time_limit'): run_grid(cfgs, root=tmp_path, device='cpu', progress=False, time_limit=0)
