@@ -21,7 +21,7 @@ def _load_studies():
 # %% auto #0
 __all__ = ['STUDIES', 'GPU_GRIDS', 'configs_from_args', 'stage_grids', 'summary_table', 'demo', 'main']
 
-# %% ../nbs/05_cli.ipynb #367f29f1
+# %% ../nbs/05_cli.ipynb #e567f61a
 _NUM = dict(rho=float, epochs=int, batch_size=int, lr=float, mom=float, wd=float, data_seed=int)
 
 def _split(v, typ=str): return [typ(x) for x in str(v).split(',') if x != '']
@@ -56,6 +56,7 @@ def _parser():
     r.add_argument('--device', default=None); r.add_argument('--force', action='store_true', help='re-run finished (config, seed)')
     r.add_argument('--results', default=None, help='results folder (default: results/ of the checkout, or $LT_REPRO_RESULTS)')
     r.add_argument('--list', action='store_true', help='only list the configs')
+    r.add_argument('--cpu-bf16', action='store_true', help='on a CPU too, train the GPU way: bf16 autocast and channels_last (records say `precision`; ~2x faster for ResNet-32 on CPUs with bf16 instructions)')
     r.add_argument('--time-limit', type=float, default=None, help='seconds: start no run expected to end after this (the longest finished run is the estimate); for a GPU command with a wall-clock limit')
     r.add_argument('--fit-cache', action='store_true', help='share main fits between runs that train the same model first (CE/cRT, mixup/STG, BSCE/DiVE teacher); needs a committed tree')
     im = sub.add_parser('import', help='append records from another results folder (e.g. the GPU machine\'s $OUT), skipping recorded runs')
@@ -72,7 +73,7 @@ def _parser():
     rh.add_argument('--grid', default=','.join(GPU_GRIDS)); rh.add_argument('--jobs', type=int, default=1)
     rh.add_argument('--n-max', type=int, default=REHEARSAL_N_MAX, help='images of the largest class (rho is capped at n_max/4)'); rh.add_argument('--device', default=None)
     b = sub.add_parser('bench', help='speed benchmark; figures go to results/bench.jsonl')
-    b.add_argument('--what', default='cpu', choices=['cpu', 'gpu', 'all', 'methods']); b.add_argument('--results', default=None)
+    b.add_argument('--what', default='cpu', choices=['cpu', 'gpu', 'all', 'methods', 'precision']); b.add_argument('--results', default=None)
     b.add_argument('--seeds', default='0,1,2'); b.add_argument('--epochs', type=int, default=200)
     b.add_argument('--concurrency', default='1,4,8,16', help="concurrent-run counts to measure ('' to skip)")
     b.add_argument('--no-reference', action='store_true', help='skip the reference trainer (it takes ~7 min a run on an H100)')
@@ -120,7 +121,7 @@ def demo(out='demo_out', seeds=(0,), jobs=1, epochs=8, device=None) -> Path:
     print(f"figure: {out/'demo_head_tail.png'}")
     return out
 
-# %% ../nbs/05_cli.ipynb #a22cf9fd
+# %% ../nbs/05_cli.ipynb #2e730726
 def main(argv=None):
     a = _parser().parse_args(argv)
     if a.cmd == 'run':
@@ -130,7 +131,10 @@ def main(argv=None):
         if a.list:
             for c in cfgs: print(json.dumps(c.to_dict()))
             return 0
-        r = run_grid(cfgs, jobs=a.jobs, force=a.force, device=a.device, root=a.results, fit_cache=a.fit_cache, time_limit=a.time_limit)
+        import contextlib
+        from lt_repro.train import cpu_bf16
+        with cpu_bf16() if a.cpu_bf16 else contextlib.nullcontext():
+            r = run_grid(cfgs, jobs=a.jobs, force=a.force, device=a.device, root=a.results, fit_cache=a.fit_cache, time_limit=a.time_limit)
         from fastai.torch_core import rank_distrib
         if rank_distrib() == 0: print(f"ran {r['ran']}, skipped {r['skipped']} (already recorded), failed {r['failed']}, not started {r['not_started']} (time limit)")
         return 1 if r['failed'] else 0

@@ -1,4 +1,4 @@
-"""The GPU path rehearsed on the CPU: bf16 autocast and channels_last switched on by LT_REPRO_REHEARSE, and the
+"""The GPU path rehearsed on the CPU: bf16 autocast and channels_last switched on by `cpu_bf16` (LT_REPRO_CPU_BF16), and the
 methods of the CIFAR grids training through it (the CIFAR grids have never run on a GPU)."""
 import json, pytest, torch
 from fastai.callback.core import Callback
@@ -17,8 +17,8 @@ class Spy(Callback):
 
 @pytest.mark.parametrize('rehearse_on', [False, True])
 def test_rehearsal_switches_the_cpu_to_the_gpu_path(monkeypatch, rehearse_on):
-    if rehearse_on: monkeypatch.setenv('LT_REPRO_REHEARSE', '1')
-    else: monkeypatch.delenv('LT_REPRO_REHEARSE', raising=False)
+    if rehearse_on: monkeypatch.setenv('LT_REPRO_CPU_BF16', '1')
+    else: monkeypatch.delenv('LT_REPRO_CPU_BF16', raising=False)
     assert gpu_path('cpu') == rehearse_on
     ds = get_lt_dataset('cifar10', rho=10, n_max=40, classes=[0, 5])   # two classes: a 2000-image test set
     spy = Spy()
@@ -51,3 +51,5 @@ def test_methods_train_the_gpu_way_on_cifar(tmp_path):
     df = rehearse(pick, jobs=2, root=tmp_path, progress=False)
     assert df.ok.all(), df.error.tolist()
     assert len(df) == 4 and df.acc.between(0, 100).all()
+    recs = [json.loads(l) for f in tmp_path.glob('*_rehearsal.jsonl') for l in f.read_text().splitlines()]
+    assert len(recs) == 4 and {r['precision'] for r in recs} == {'bf16'}   # the record says how it was trained

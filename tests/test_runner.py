@@ -18,6 +18,7 @@ def test_record_format_and_skip(tmp_path):
         assert 0 <= rec['acc'] <= 100 and len(rec['per_class_acc']) == 10 and rec['train_counts'][0] == 5923
         assert rec['versions']['torch'] == torch.__version__ and rec['device'].startswith('cpu')
         assert len(rec['head_norms']) == 10 and min(rec['head_norms']) > 0   # per-class classifier norms
+        assert rec['precision'] == 'fp32'                              # a CPU outside `cpu_bf16`
     assert recs[0]['acc'] > 15                                  # above chance (10%) after one epoch
     again = run_grid(cfgs, root=tmp_path, device='cpu', progress=False)
     assert again['ran'] == 0 and again['skipped'] == 2
