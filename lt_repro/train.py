@@ -66,7 +66,7 @@ def set_seed(seed: int):
     "Seed python, numpy and torch (all devices)."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
-# %% ../nbs/03_train.ipynb #20bc5236
+# %% ../nbs/03_train.ipynb #6348e26f
 def crop_flip(x: torch.Tensor, pad=4, flip=True, generator=None) -> torch.Tensor:
     "Random crop with `pad`-pixel zero padding and random horizontal flip of a batch (B,C,H,W), per image."
     B, C, H, W = x.shape
@@ -82,7 +82,7 @@ def crop_flip(x: torch.Tensor, pad=4, flip=True, generator=None) -> torch.Tensor
     idx = (rows[:, :, None] * (W + 2 * pad) + cols[:, None, :]).view(B, 1, H * W).expand(B, C, H * W)
     return xp.flatten(2).gather(2, idx).view(B, C, H, W)
 
-# %% ../nbs/03_train.ipynb #9292782c
+# %% ../nbs/03_train.ipynb #61e4ff3d
 def random_resized_crop(x: torch.Tensor, size=224, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip=True, generator=None) -> torch.Tensor:
     "RandomResizedCrop(`size`) + horizontal flip of a batch (B,C,H,W), per image, with one `grid_sample`."
     B, dev = len(x), x.device
@@ -118,7 +118,7 @@ def imagenet_aug(x, generator=None):
 
 AUGS = dict(crop_flip=crop_flip, imagenet=imagenet_aug, center_crop=center_crop)
 
-# %% ../nbs/03_train.ipynb #8236d3b9
+# %% ../nbs/03_train.ipynb #611eeb68
 class TensorDL:
     "Batches from uint8 images held on `device`: index, augment and normalise on the device."
     def __init__(self, x, y, bs=128, order='sequential', drop_last=False, aug=None, stats=None,
@@ -202,7 +202,7 @@ def _to_nchw(x: np.ndarray, device=None, chunk=4096) -> torch.Tensor:
         out[i:i + chunk] = torch.from_numpy(np.array(x[i:i + chunk])).to(device).permute(0, 3, 1, 2)
     return out
 
-# %% ../nbs/03_train.ipynb #f3d7aec5
+# %% ../nbs/03_train.ipynb #bedc4036
 def split_pair(xb, yb, who='this callback'):
     "(x_uniform, x_balanced, y_uniform, y_balanced) from a paired batch; a clear error for an ordinary one."
     X, Y = xb[0], yb[0]
@@ -210,7 +210,7 @@ def split_pair(xb, yb, who='this callback'):
         raise RuntimeError(f"{who} needs paired batches: train with the 'paired' sampler (PairedBatchSampler)")
     return X[0], X[1], Y[0], Y[1]
 
-# %% ../nbs/03_train.ipynb #20418f1d
+# %% ../nbs/03_train.ipynb #aba0a616
 def _spec(s):
     s = {'name': s} if isinstance(s, str) else dict(s)
     if 'name' not in s: raise ValueError(f"sampler spec {s} has no 'name'")
@@ -241,7 +241,7 @@ def lt_dls(ds: LTDataset, bs=128, sampler='uniform', device=None, seed=0, aug='d
     test = TensorDL(ds.x_test, ds.y_test, test_bs, 'sequential', aug=d.get('test_aug'), stats=stats, device=device, channels_last=cl, seed=seed)
     return DataLoaders(train, test, device=device)
 
-# %% ../nbs/03_train.ipynb #2bd6e9ec
+# %% ../nbs/03_train.ipynb #86b19454
 class PerClassAccuracy(Metric):
     "Per-class correct/total over a validation pass; `value`: overall accuracy, or mean per-class accuracy over `mask`."
     def __init__(self, num_classes, mask=None, name='acc_per_class'):
@@ -319,7 +319,7 @@ def _autocast(device):
     d = torch.device(device)
     return torch.autocast(d.type, dtype=torch.bfloat16) if gpu_path(d) else contextlib.nullcontext()
 
-# %% ../nbs/03_train.ipynb #a27f985e
+# %% ../nbs/03_train.ipynb #48cf50cf
 def _step(warmup, milestones, gammas):
     def f(e, n):
         s = n / 200
@@ -343,7 +343,7 @@ class EpochSchedule(Callback):
     def __init__(self, lr, fn): self.lr, self.fn = lr, fn
     def before_epoch(self): self.learn.opt.set_hyper('lr', self.lr * self.fn(self.epoch, self.n_epoch))
 
-# %% ../nbs/03_train.ipynb #d0c6d358
+# %% ../nbs/03_train.ipynb #9f3a6d4b
 class ValidateAtEnd(Callback):
     "Validate only after the last epoch (no per-epoch look at the test set, and faster)."
     def before_validate(self):
@@ -359,7 +359,7 @@ class FrozenBody(Callback):
     def after_fit(self):
         for p, r in zip(self.model.body.parameters(), self.saved): p.requires_grad_(r)
 
-# %% ../nbs/03_train.ipynb #39895324
+# %% ../nbs/03_train.ipynb #f4951f64
 def init_distrib() -> tuple[int, int]:
     "Join the process group a launcher (`torchrun`, `accelerate launch`) announced; returns (rank, world). (0, 1) alone."
     import os, torch.distributed as dist
@@ -401,7 +401,7 @@ class GradAverage(Callback):
         if (d := float((hi - lo).abs().max())) > self.check_tol:
             raise RuntimeError(f"weights differ across the {self.world} processes by up to {d:.2e} after fit: a callback updated them outside the averaged step")
 
-# %% ../nbs/03_train.ipynb #00d8f905
+# %% ../nbs/03_train.ipynb #d4236141
 def sgd(mom=0.9, wd=5e-4, nesterov=False):
     "torch SGD (L2 weight decay, as the papers) as a fastai `opt_func`."
     return partial(OptimWrapper, opt=partial(torch.optim.SGD, momentum=mom, weight_decay=wd, nesterov=nesterov, foreach=True))
@@ -438,7 +438,7 @@ def fit_lt(learn: Learner, epochs: int, lr: float, schedule='one_cycle', cbs=Non
     else: raise ValueError(f"unknown schedule {schedule!r}; expected 'one_cycle' or one of {list(SCHEDULES)}")
     return learn
 
-# %% ../nbs/03_train.ipynb #8f8b6300
+# %% ../nbs/03_train.ipynb #21c5f253
 def crt(learn: Learner, ds: LTDataset, epochs=10, lr=0.1, schedule='cosine', reinit=True, sampler='class_aware', head='main', seed=0,
         freeze=True, cbs=None, opt_func=None):
     "cRT: freeze φ, (re-)initialise head `head`, re-train it with class-aware batches (`freeze=False`: fine-tune all; `cbs`: extra callbacks; `opt_func`: another optimiser for this stage)."
@@ -453,7 +453,7 @@ def crt(learn: Learner, ds: LTDataset, epochs=10, lr=0.1, schedule='cosine', rei
     finally: learn.dls.loaders[0], learn.opt_func = train0, opt0
     return learn
 
-# %% ../nbs/03_train.ipynb #7c57cc6c
+# %% ../nbs/03_train.ipynb #043b95ed
 @dataclass
 class Recipe:
     "What a method changes: sampler spec, callbacks, loss, stages before/after the fit, extra reports, the head used to predict."
@@ -480,7 +480,7 @@ def get_recipe(method, params=None) -> Recipe:
     try: return METHODS[method](**(params or {}))
     except TypeError as e: raise ValueError(f"bad parameters {params} for method {method!r}: {e}") from e
 
-# %% ../nbs/03_train.ipynb #8774898c
+# %% ../nbs/03_train.ipynb #87a8b1c5
 GRIDS: dict = {}
 
 def register_grid(name):
@@ -493,7 +493,7 @@ def get_grid(name, scale='full') -> list:
     if scale not in ('full', 'ci'): raise ValueError(f"scale must be 'full' or 'ci', got {scale!r}")
     return GRIDS[name](scale)
 
-# %% ../nbs/03_train.ipynb #3918ff64
+# %% ../nbs/03_train.ipynb #f0c6d73b
 @register_method('ce')
 def ce_recipe(): return Recipe('uniform', fit_key='ce')
 
@@ -516,7 +516,7 @@ def crt_recipe(epochs=10, lr=None, schedule='cosine', reinit=True, mixup=None):
 @register_method('mixup')
 def mixup_recipe(alpha=1.0): return Recipe('uniform', [MixUp(alpha)], fit_key=mixup_fit_key(alpha))
 
-# %% ../nbs/03_train.ipynb #98b8a6a7
+# %% ../nbs/03_train.ipynb #27d184c1
 def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8, lr=0.1, schedule='one_cycle',
              bs=128, mom=0.9, wd=5e-4, seed=0, device=None, cfg=None):
     "Train `method` on `ds` and evaluate the end-of-training model; returns (report dict, learner)."
@@ -546,7 +546,7 @@ class _Cfg:
     "The training settings a stage may need when `train_lt` is called without a runner `Config` (same field names)."
     model: object; epochs: int; lr: float; schedule: str; batch_size: int; mom: float; wd: float; seed: int
 
-# %% ../nbs/03_train.ipynb #e37ecadc
+# %% ../nbs/03_train.ipynb #a63ebc3f
 _FIT_CACHE = [None]   # the FitCache in use (set by `use_fit_cache`), or None
 
 class FitCache:
