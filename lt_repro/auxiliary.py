@@ -169,7 +169,7 @@ def aux_verdict(d) -> pd.DataFrame:
                 'not run' if g is None else {'reproduced': 'not', 'partly': 'partly', 'not': 'reproduced'}[v]))
     return pd.DataFrame(out, columns=['claim', 'ours', 'verdict'])
 
-# %% ../nbs/12_auxiliary.ipynb #356980c1
+# %% ../nbs/12_auxiliary.ipynb #029f25df
 AUX_FIG_ROWS = [('ce', {}), ('cbs_rrs', {'lambdas': (1.0, 0.0)}), ('cbs_rrs', {})]   # RRS-only, CBS-only, CBS+RRS†
 
 @register_grid('auxiliary_norms_cpu')
@@ -210,10 +210,11 @@ def norm_verdict(d) -> str:
     "Seed 002's Figure 4 claim on records `d`: CBS+RRS† has the flattest norms (lower CV than the flattest other row; `judge`'s rule)."
     from lt_repro.experiments import seed_gap, judge
     cv = _norm_cv(d)
-    others = cv[cv.row != 'CBS+RRS†'].groupby('row').cv.mean()
-    if 'CBS+RRS†' not in set(cv.row) or not len(others): return 'not run'
+    means = cv.groupby('row').cv.mean()
+    others = means.drop('CBS+RRS†', errors='ignore')
+    if 'CBS+RRS†' not in means or not len(others): return 'not run'
     v = judge([seed_gap(cv[cv.row == others.idxmin()].cv, cv[cv.row == 'CBS+RRS†'].cv)])
-    return v if v != 'not' else f"not (flattest: {cv.groupby('row').cv.mean().idxmin()})"
+    return v if v != 'not' else f"not (flattest: {means.idxmin()})"
 
 def plot_head_norms(d, ax=None):
     "Figure 4 (right): per-class classifier norm against training count, one line per row (mean over seeds)."
