@@ -254,7 +254,7 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
     if queue: print(f"time limit {time_limit:g}s: {len(queue)} runs not started (the longest run took {longest:.0f}s); run again to go on", file=sys.stderr)
     return dict(ran=ran, skipped=skipped, failed=len(failures), failures=failures, not_started=len(queue))
 
-# %% ../nbs/04_experiments.ipynb #bd5028b7
+# %% ../nbs/04_experiments.ipynb #d9bb2098
 REHEARSAL_N_MAX = 128   # rho capped at 32; CIFAR-100 keeps a many-shot group (> 100 images), which STG's head rule needs
 
 def rehearsal(name, n_max=REHEARSAL_N_MAX) -> list[Config]:
@@ -279,11 +279,13 @@ def rehearse(grids, jobs=1, root=None, n_max=REHEARSAL_N_MAX, device=None, progr
         r = run_grid(cfgs, jobs=jobs, force=True, device=device, root=root or tmp, progress=progress)
         recs = {x['config_id']: x for e in {c.experiment for c in cfgs} for x in Registry(e, root or tmp).records()}   # the latest per config
     failed = {c.config_id: err.strip().splitlines()[-1] for c, err in r['failures']}
-    return pd.DataFrame([dict(grid=c.experiment.removesuffix('_rehearsal'), dataset=c.dataset, model=c.model, schedule=c.schedule, rho=c.rho,
-                              method=c.method, params=json.dumps(c.params, sort_keys=True), ok=c.config_id in recs and c.config_id not in failed,
-                              acc=round(recs[c.config_id]['acc'], 1) if c.config_id in recs else None,
-                              wall_s=recs[c.config_id]['wall_s'] if c.config_id in recs else None, error=failed.get(c.config_id, ''))
-                         for c in cfgs])
+    rows = []
+    for c in cfgs:
+        rec = None if c.config_id in failed else recs.get(c.config_id)   # only this call's successes count
+        rows.append(dict(grid=c.experiment.removesuffix('_rehearsal'), dataset=c.dataset, model=c.model, schedule=c.schedule, rho=c.rho,
+                         method=c.method, params=json.dumps(c.params, sort_keys=True), ok=rec is not None,
+                         acc=round(rec['acc'], 1) if rec else None, wall_s=rec['wall_s'] if rec else None, error=failed.get(c.config_id, '')))
+    return pd.DataFrame(rows)
 
 # %% ../nbs/04_experiments.ipynb #77cef6c2
 def import_records(path, root=None) -> dict:
