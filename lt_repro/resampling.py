@@ -9,11 +9,13 @@ import numpy as np, pandas as pd
 from .experiments import Config, grid, method_rows, register_grid, load_results, summarise, pm, run_grid, seed_gap
 
 # %% auto #0
-__all__ = ['MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'LABELS', 'PAPER_T1', 'DATASET_NAMES', 'CLAIMS', 'resampling_grid',
-           'resampling_cifar100_grid', 'with_head_tail', 'plot_head_tail', 'table1', 'plot_gamma', 'embeddings',
-           'plot_embeddings', 'judge', 'paper_evidence', 'verdict_table', 'show_gradcam_pairs']
+__all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'LABELS', 'PAPER_T1', 'DATASET_NAMES', 'CLAIMS',
+           'resampling_grid', 'resampling_cifar100_grid', 'resampling_cifar100_cpu_grid', 'with_head_tail',
+           'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'embeddings', 'plot_embeddings', 'judge',
+           'paper_evidence', 'verdict_table', 'show_gradcam_pairs']
 
-# %% ../nbs/10_resampling_study.ipynb #4a019d37
+# %% ../nbs/10_resampling_study.ipynb #1adea8b3
+PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
 MNIST_BASE = dict(experiment='resampling', rho=100, epochs=8, batch_size=128, lr=0.1, mom=0.0, wd=0.0)
 CRT_MNIST = {'epochs': 4, 'reinit': False, 'schedule': 'cosine'}
 METHODS_T1 = [('ce', {}), ('crt', CRT_MNIST), ('cbrs', {})]
@@ -40,7 +42,17 @@ def resampling_cifar100_grid(scale='full') -> list[Config]:
                 lr=0.2, mom=0.9, wd=2e-4, epochs=200 if scale == 'full' else 1)
     crt = {'epochs': 10, 'reinit': True, 'schedule': 'cosine'}
     methods = method_rows(('ce', {}), ('crt', crt), ('cbrs', {}), *[('qpower', {'q': 1 - g}) for g in GAMMAS if g != 0.0])
-    return grid(base, seeds, methods, schedule=('csa', 'one_cycle'))   # seed 001 appendix B: lr 0.2, x0.1 at 160 and 180 of 200
+    return grid(base, seeds, methods, schedule=(PAPER_SCHEDULE['cifar100'], 'one_cycle'))   # seed 001 appendix B: lr 0.2, x0.1 at 160 and 180 of 200
+
+@register_grid('resampling_cifar100_cpu')
+def resampling_cifar100_cpu_grid(scale='full') -> list[Config]:
+    "A CPU-budget analogue of Table 1 on CIFAR-100-LT rho=100: ResNet-32, 20 one-cycle epochs, CE / cRT / step-matched CB-RS, 3 seeds."
+    full = scale == 'full'
+    base = dict(experiment='resampling_cifar100_cpu' if full else 'resampling_cifar100_cpu_ci', dataset='cifar100', rho=100,
+                batch_size=128, lr=0.2, mom=0.9, wd=2e-4, epochs=20 if full else 1, schedule='one_cycle')
+    if not full: base.update(n_max=128, rho=32)   # the CI version: 128 … 4 images a class, one epoch
+    methods = method_rows(('ce', {}), ('crt', {'epochs': 10 if full else 1, 'reinit': True, 'schedule': 'cosine'}), ('cbrs', {'epoch': 'dataset'}))
+    return grid(base, (0, 1, 2) if full else (0,), methods)
 
 # %% ../nbs/10_resampling_study.ipynb #2c272f98
 def with_head_tail(df: pd.DataFrame, n_head=5) -> pd.DataFrame:
@@ -67,7 +79,7 @@ def plot_head_tail(df: pd.DataFrame, schedule='cosine', ax=None):
     ax.set_xlabel(''); ax.set_ylim(0, 105); ax.legend(fontsize=7, ncol=3, loc='upper right'); ax.tick_params(axis='x', labelsize=8)
     return ax
 
-# %% ../nbs/10_resampling_study.ipynb #5848d864
+# %% ../nbs/10_resampling_study.ipynb #0379395d
 PAPER_T1 = {  # seed 001 Table 1: (All, Many, Medium, Few)
     ('mnist', 'ce'): (65.8, 99.1, 89.9, 0.0), ('mnist', 'crt'): (82.5, 96.6, 89.4, 58.8), ('mnist', 'cbrs'): (90.8, 98.7, 94.4, 77.7),
     ('fashion', 'ce'): (45.6, 94.7, 43.1, 0.0), ('fashion', 'crt'): (60.3, 77.1, 61.4, 42.1), ('fashion', 'cbrs'): (80.5, 86.6, 74.3, 82.8),
@@ -75,9 +87,15 @@ PAPER_T1 = {  # seed 001 Table 1: (All, Many, Medium, Few)
     ('cmnist', 'ce'): (39.1, None, None, None), ('cmnist', 'crt'): (52.2, None, None, None), ('cmnist', 'cbrs'): (31.4, None, None, None)}
 DATASET_NAMES = {'mnist': 'MNIST-LT', 'fashion': 'Fashion-LT', 'cmnist': 'CMNIST-LT', 'cifar100': 'CIFAR-100-LT†'}
 
-def table1(df: pd.DataFrame, schedule='cosine') -> pd.DataFrame:
+def on_schedule(df: pd.DataFrame, schedule='paper') -> pd.DataFrame:
+    "The records trained with `schedule`; 'paper' is each dataset's own (`PAPER_SCHEDULE`: cosine on MNIST-scale sets, csa on CIFAR-100-LT)."
+    if schedule != 'paper': return df[df.schedule == schedule]
+    return df[df.schedule == df.dataset.map(PAPER_SCHEDULE)]
+
+def table1(df: pd.DataFrame, schedule='paper') -> pd.DataFrame:
     "Table 1: ours (mean ± std, n) beside the paper, for each dataset and method with results."
-    d = df[(df.schedule == schedule) & df.method.isin(list(LABELS))]
+    d = on_schedule(df, schedule)
+    d = d[d.method.isin(list(LABELS))]
     s = summarise(d, by=['dataset', 'method'])
     rows = []
     for _, r in s.iterrows():
@@ -89,11 +107,14 @@ def table1(df: pd.DataFrame, schedule='cosine') -> pd.DataFrame:
     order = {v: i for i, v in enumerate(DATASET_NAMES.values())}
     return pd.DataFrame(rows).sort_values(['dataset', 'method'], key=lambda c: c.map(order) if c.name == 'dataset' else c.map({v: i for i, v in enumerate(LABELS.values())})).reset_index(drop=True)
 
-def plot_gamma(df: pd.DataFrame, dataset='mnist', schedule='cosine', ax=None):
-    "Figure 1: accuracy (all / many / medium / few) against gamma, sampling weight n_y^-gamma (q = 1 - gamma)."
+def plot_gamma(df: pd.DataFrame, dataset='mnist', schedule='paper', ax=None):
+    "Figure 1: accuracy (all / many / medium / few) against gamma, sampling weight n_y^-gamma (q = 1 - gamma); CE stands for gamma = 0 where no q = 1 run exists."
     import matplotlib.pyplot as plt, seaborn as sns
-    d = df[(df.dataset == dataset) & (df.method == 'qpower') & (df.schedule == schedule)].copy()
+    s = on_schedule(df[df.dataset == dataset], schedule)
+    d = s[s.method == 'qpower'].copy()
     d['gamma'] = 1 - d['params'].map(lambda p: p['q'])
+    if not (d.gamma == 0).any(): d = pd.concat([d, s[s.method == 'ce'].assign(gamma=0.0)])
+    if schedule == 'paper': schedule = PAPER_SCHEDULE[dataset]
     long = d.melt(id_vars=['gamma', 'seed', 'schedule'], value_vars=['acc', 'acc_many', 'acc_medium', 'acc_few'], var_name='classes', value_name='accuracy (%)')
     long['classes'] = long['classes'].map({'acc': 'all', 'acc_many': 'many', 'acc_medium': 'medium', 'acc_few': 'few'})
     if ax is None: _, ax = plt.subplots(figsize=(6, 3.2))
@@ -102,7 +123,7 @@ def plot_gamma(df: pd.DataFrame, dataset='mnist', schedule='cosine', ax=None):
     ax.legend(fontsize=7); ax.set_ylim(-5, 102)
     return ax
 
-# %% ../nbs/10_resampling_study.ipynb #c045dade
+# %% ../nbs/10_resampling_study.ipynb #879fe59f
 def embeddings(learn, ds, n=5000, seed=0):
     "φ(x) of up to `n` training and `n` test images (2-D for LeNet-2D), with labels."
     import torch
@@ -125,22 +146,22 @@ def plot_embeddings(embs: dict, title='', axs=None):
         ax.set_title(f"{title} — {split}", fontsize=9)
     return axs
 
-# %% ../nbs/10_resampling_study.ipynb #d7f7f8b8
+# %% ../nbs/10_resampling_study.ipynb #b1da9167
 def _gap(df, schedule, dataset, a, b, metric='acc'):
     "mean(a) - mean(b), and their combined std, for methods a, b."
-    d = df[(df.schedule == schedule) & (df.dataset == dataset)]
+    d = on_schedule(df[df.dataset == dataset], schedule)
     return seed_gap(d[d.method == a][metric], d[d.method == b][metric])
 
-def judge(df, pairs) -> tuple:
-    "Verdict for claims 'a beats b' given as (dataset, a, b, metric) on both schedules."
-    res = {s: [_gap(df, s, *p) for p in pairs] for s in ('cosine', 'one_cycle')}
-    if any(g is None for g in res['cosine']): return 'not run', ''
-    txt = '; '.join(f"{p[1]}−{p[2]} {p[3].replace('acc_', '') if p[3] != 'acc' else 'all'} {g[0]:+.1f}±{g[1]:.1f}" for p, g in zip(pairs, res['cosine']))
+def judge(df, pairs, schedules=('paper', 'one_cycle')) -> tuple:
+    "Verdict for claims 'a beats b' given as (dataset, a, b, metric): judged on `schedules[0]`, checked on the others."
+    res = {s: [_gap(df, s, *p) for p in pairs] for s in schedules}
+    first = res[schedules[0]]
+    if any(g is None for g in first): return 'not run', ''
+    txt = '; '.join(f"{p[1]}−{p[2]} {p[3].replace('acc_', '') if p[3] != 'acc' else 'all'} {g[0]:+.1f}±{g[1]:.1f}" for p, g in zip(pairs, first))
     holds = lambda gs, strict: all(g is not None and g[0] > (g[1] if strict else 0) for g in gs)
-    if not holds(res['cosine'], False): return 'not', txt
-    if holds(res['cosine'], True) and holds(res['one_cycle'], True): return 'reproduced', txt
-    oc = 'holds' if holds(res['one_cycle'], False) else 'fails'
-    return 'partly', txt + f" (one-cycle: {oc})"
+    if not holds(first, False): return 'not', txt
+    if all(holds(gs, True) for gs in res.values()): return 'reproduced', txt
+    return 'partly', txt + ''.join(f" ({s}: {'holds' if holds(gs, False) else 'fails'})" for s, gs in list(res.items())[1:])
 
 CLAIMS = [
     ('CB-RS beats CE and cRT on MNIST-LT', [('mnist', 'cbrs', 'ce', 'acc'), ('mnist', 'cbrs', 'crt', 'acc')]),
@@ -163,12 +184,16 @@ def paper_evidence(pairs) -> str:
         out.append(f"{a} {pa} vs {b} {pb}" + (' (official notebooks)' if d == 'cmnist' else ''))
     return '; '.join(dict.fromkeys(out))
 
-def verdict_table(df) -> pd.DataFrame:
-    "One row per claim: the paper's evidence, ours (paper schedule, mean gap ± combined std), the verdict."
+def verdict_table(df, cpu=None) -> pd.DataFrame:
+    "One row per claim: the paper's evidence, ours (paper schedule, mean gap ± combined std), the verdict; `cpu`: add the CIFAR-100-LT CPU-budget rows."
     df = with_head_tail(df)
-    return pd.DataFrame([dict(claim=c, paper=paper_evidence(pairs), ours=j[1], verdict=j[0]) for c, pairs in CLAIMS for j in [judge(df, pairs)]])
+    rows = [dict(claim=c, paper=paper_evidence(pairs), ours=j[1], verdict=j[0]) for c, pairs in CLAIMS for j in [judge(df, pairs)]]
+    if cpu is not None:
+        rows += [dict(claim=c + ' — CPU budget (20 one-cycle epochs, step-matched CB-RS)', paper=paper_evidence(pairs), ours=j[1], verdict=j[0])
+                 for c, pairs in CLAIMS if pairs[0][0] == 'cifar100' for j in [judge(cpu, pairs, schedules=('one_cycle',))]]
+    return pd.DataFrame(rows)
 
-# %% ../nbs/10_resampling_study.ipynb #9c80f693
+# %% ../nbs/10_resampling_study.ipynb #7d684a6f
 def show_gradcam_pairs(models: dict, ds, idx, stats=None, ncols=None):
     "One row per model: test images `idx` overlaid with the model's Grad-CAM for the true class."
     import torch, matplotlib.pyplot as plt

@@ -1,0 +1,66 @@
+"Seed 001 §2 helpers: each dataset is judged on its own paper schedule (CIFAR-100-LT: csa), and the CPU-budget grid."
+import numpy as np, pandas as pd
+from lt_repro.resampling import (verdict_table, table1, judge, resampling_cifar100_grid, resampling_cifar100_cpu_grid, PAPER_SCHEDULE,
+                                 plot_gamma)
+
+def _records(dataset, schedule, accs: dict, seeds=(0, 1, 2), K=100):
+    "Fake per-seed records: method -> mean accuracy, with a ±0.5 spread over seeds."
+    rows = []
+    for m, a in accs.items():
+        for s in seeds:
+            acc = a + (s - 1) * 0.5
+            rows.append(dict(dataset=dataset, schedule=schedule, method=m, seed=s, params={}, acc=acc, acc_many=acc, acc_medium=acc,
+                             acc_few=acc, per_class_acc=[acc] * K))
+    return pd.DataFrame(rows)
+
+CLAIM = 'cRT is best and CB-RS worst on CIFAR-100-LT'
+
+def test_cifar100_is_judged_on_its_own_schedule():
+    assert PAPER_SCHEDULE['cifar100'] == 'csa' and PAPER_SCHEDULE['mnist'] == 'cosine'
+    assert {c.schedule for c in resampling_cifar100_grid()} == {'csa', 'one_cycle'}
+    df = pd.concat([_records('cifar100', 'csa', {'ce': 39.0, 'crt': 42.0, 'cbrs': 34.0}),
+                    _records('cifar100', 'one_cycle', {'ce': 40.0, 'crt': 43.0, 'cbrs': 35.0})])
+    v = verdict_table(df).set_index('claim').loc[CLAIM]
+    assert v.verdict == 'reproduced', v
+    assert 'crt−ce all +3.0' in v.ours
+    t = table1(df)   # the paper schedule: csa for CIFAR-100-LT
+    assert list(t.method) == ['Uniform (CE)', 'cRT', 'CB-RS'] and t['All paper'].tolist() == ['39.1', '41.6', '34.1']
+    assert t.All.iloc[0].startswith('39.0')
+    # a reversal on the paper's schedule is 'not', whatever one-cycle says
+    rev = pd.concat([_records('cifar100', 'csa', {'ce': 39.0, 'crt': 42.0, 'cbrs': 45.0}),
+                     _records('cifar100', 'one_cycle', {'ce': 40.0, 'crt': 43.0, 'cbrs': 35.0})])
+    assert verdict_table(rev).set_index('claim').loc[CLAIM].verdict == 'not'
+    # one-cycle failing beyond noise makes it 'partly', and says so
+    part = pd.concat([_records('cifar100', 'csa', {'ce': 39.0, 'crt': 42.0, 'cbrs': 34.0}),
+                      _records('cifar100', 'one_cycle', {'ce': 40.0, 'crt': 39.0, 'cbrs': 35.0})])
+    v = verdict_table(part).set_index('claim').loc[CLAIM]
+    assert v.verdict == 'partly' and '(one_cycle: fails)' in v.ours
+
+def test_cpu_budget_rows():
+    g = resampling_cifar100_cpu_grid()
+    assert len(g) == 9 and {c.schedule for c in g} == {'one_cycle'} and {c.seed for c in g} == {0, 1, 2}
+    assert {c.experiment for c in g} == {'resampling_cifar100_cpu'} and {c.epochs for c in g} == {20}
+    assert [c.params for c in g if c.method == 'cbrs'][0] == {'epoch': 'dataset'}   # step-matched CB-RS
+    ci = resampling_cifar100_cpu_grid('ci')
+    assert len(ci) == 3 and all(c.epochs == 1 and c.n_max == 128 and c.experiment.endswith('_ci') for c in ci)
+    mnist = _records('mnist', 'cosine', {'ce': 66.0, 'crt': 80.0, 'cbrs': 90.0}, K=10)
+    cpu = _records('cifar100', 'one_cycle', {'ce': 30.0, 'crt': 33.0, 'cbrs': 31.0})   # CB-RS above CE: the claim fails
+    vt = verdict_table(mnist, cpu).set_index('claim')
+    assert vt.loc[CLAIM].verdict == 'not run'   # no paper-schedule CIFAR-100 records
+    row = vt.loc[[c for c in vt.index if c.startswith(CLAIM + ' — CPU budget')][0]]
+    assert row.verdict == 'not' and 'ce−cbrs all -1.0' in row.ours
+
+def test_judge_needs_the_first_schedule():
+    df = _records('cifar100', 'one_cycle', {'ce': 39.0, 'crt': 42.0, 'cbrs': 34.0})
+    pairs = [('cifar100', 'crt', 'ce', 'acc')]
+    assert judge(df, pairs)[0] == 'not run'
+    assert judge(df, pairs, schedules=('one_cycle',))[0] == 'reproduced'
+
+def test_plot_gamma_uses_ce_for_gamma_zero():
+    import matplotlib; matplotlib.use('Agg')
+    q = _records('cifar100', 'csa', {'qpower': 30.0})
+    q['params'] = [{'q': 0.0}] * len(q)
+    df = pd.concat([q, _records('cifar100', 'csa', {'ce': 39.0})])
+    ax = plot_gamma(df, 'cifar100')
+    xs = sorted({x for l in ax.get_lines() for x in l.get_xdata()})
+    assert xs == [0.0, 1.0] and 'csa' in ax.get_title()
