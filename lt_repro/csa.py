@@ -12,9 +12,9 @@ from .models import grad_cam, LTModel
 from .train import Recipe, register_method, split_pair
 
 # %% auto #0
-__all__ = ['CSA_BASE', 'TABLE2_METHODS', 'PAPER_T2', 'T2_ROWS', 'background_mask', 'ContextBank', 'mix_context', 'CSA',
-           'csa_recipe', 'show_csa', 'csa_table2_grid', 'csa_ablation_grid', 'csa_label', 'table2', 'table2_verdict',
-           'plot_shots']
+__all__ = ['CSA_BASE', 'TABLE2_METHODS', 'PAPER_T2', 'T2_ROWS', 'ABLATIONS', 'background_mask', 'ContextBank', 'mix_context',
+           'CSA', 'csa_recipe', 'show_csa', 'csa_table2_grid', 'csa_ablation_grid', 'csa_label', 'table2',
+           'table2_verdict', 'plot_shots', 'ablation_table', 'context_share']
 
 # %% ../nbs/11_csa.ipynb #08e807b7
 def background_mask(model: LTModel, x, y, head='main', mask='squared'):
@@ -213,3 +213,29 @@ def plot_shots(df, dataset='cifar100', rho=100, schedule='csa', rows=('CE', 'CB-
     ax.set_xticks(range(3)); ax.set_xticklabels(['many', 'medium', 'few']); ax.set_ylabel('accuracy (%)')
     ax.set_title(f'{dataset}-LT ρ={rho}, {schedule}', fontsize=9); ax.legend(fontsize=7)
     return ax
+
+# %% ../nbs/11_csa.ipynb #6679a940
+ABLATIONS = {'CSA delta=0.5': 'δ 0.8 → 0.5 (more, less well-fitted contexts)', 'CSA delta=0.95': 'δ 0.8 → 0.95 (fewer contexts)',
+             'CSA mask=linear': 'mask 1 − CAM (the paper\'s text) instead of (1 − CAM)² (the code)',
+             'CSA bank_size=512': 'bank V 128 → 512', 'CSA bank_size=32': 'bank V 128 → 32', 'CSA lam=0.5': 'λ fixed at 0.5 instead of U(0, 1)',
+             'CSA use_context=False': 'no context: two heads, plain balanced batches', 'CSA end_aug=0': 'augment to the last epoch (no 3 clean epochs)'}
+
+def ablation_table(df, dataset='cifar100', rho=100, schedule='csa') -> pd.DataFrame:
+    "Each ablation (records with a `row` column, Table 2's and `csa_ablation`'s together): accuracy, gap to default CSA and to CE (± combined seed std)."
+    from lt_repro.experiments import pm, seed_gap
+    d = df[(df.dataset == dataset) & (df.rho == rho) & (df.schedule == schedule)]
+    acc = lambda lab: d[d.row == lab].acc
+    out = []
+    for lab, what in ABLATIONS.items():
+        x, g, c = acc(lab), seed_gap(acc(lab), acc('CSA')), seed_gap(acc(lab), acc('CE'))
+        out.append(dict(variant=lab, change=what, acc=pm(x.mean(), x.std(), len(x)) if len(x) else 'not run',
+                        vs_CSA='–' if g is None else f'{g[0]:+.1f} ± {g[1]:.1f}', vs_CE='–' if c is None else f'{c[0]:+.1f} ± {c[1]:.1f}',
+                        effect='not run' if g is None else ('hurts' if g[0] < -g[1] else 'helps' if g[0] > g[1] else 'within noise')))
+    return pd.DataFrame(out)
+
+def context_share(df, dataset='cifar100', rho=100, schedule='csa'):
+    "(CSA − no context) / (CSA − CE): the share of CSA's gain over CE that the context-shift augmentation carries; None without the runs."
+    d = df[(df.dataset == dataset) & (df.rho == rho) & (df.schedule == schedule)]
+    m = {lab: d[d.row == lab].acc.mean() for lab in ('CSA', 'CE', 'CSA use_context=False')}
+    if any(v != v for v in m.values()) or m['CSA'] == m['CE']: return None
+    return (m['CSA'] - m['CSA use_context=False']) / (m['CSA'] - m['CE'])

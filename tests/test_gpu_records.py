@@ -53,3 +53,22 @@ def test_resampling_cifar100_fills():
     v = verdict_table(df).set_index('claim')
     assert v.loc['cRT is best and CB-RS worst on CIFAR-100-LT'].verdict != 'not run'
     assert len(table1(df)) == 3 and len(table1(df, 'one_cycle')) == 3
+
+def test_csa_ablation_fills():
+    from lt_repro.csa import csa_label, ablation_table, context_share, ABLATIONS
+    df = pd.concat([fake_records('csa_table2'), fake_records('csa_ablation')], ignore_index=True)
+    df['row'] = [csa_label(m, p) for m, p in zip(df.method, df.params)]
+    t = ablation_table(df)
+    assert list(t.variant) == list(ABLATIONS) and not t.effect.eq('not run').any(), t
+    assert context_share(df) is not None
+
+def test_context_share_and_effects():
+    from lt_repro.csa import ablation_table, context_share
+    rows = [dict(dataset='cifar100', rho=100, schedule='csa', row=r, acc=a + s * 0.2) for r, a in
+            (('CE', 38.0), ('CSA', 46.0), ('CSA use_context=False', 42.0), ('CSA lam=0.5', 46.1), ('CSA delta=0.5', 44.0)) for s in range(3)]
+    df = pd.DataFrame(rows)
+    assert abs(context_share(df) - 0.5) < 1e-9   # (46 - 42) / (46 - 38)
+    t = ablation_table(df).set_index('variant')
+    assert t.loc['CSA lam=0.5', 'effect'] == 'within noise' and t.loc['CSA delta=0.5', 'effect'] == 'hurts'
+    assert t.loc['CSA use_context=False', 'vs_CE'].startswith('+4.0') and t.loc['CSA bank_size=32', 'effect'] == 'not run'
+    assert context_share(df[df.row != 'CSA use_context=False']) is None
