@@ -154,8 +154,12 @@ def run_bench(what='cpu', root=None, epochs=200, seeds=(0, 1, 2), concurrency=(1
             print(f"{n:2d} concurrent: {c['runs_per_min']:.2f} runs/min")
     return out
 
-# %% ../nbs/90_benchmark.ipynb #206d7adb
+# %% ../nbs/90_benchmark.ipynb #7deffa70
 BENCH_TARGETS = dict(acc=70.0, wall_s=30.0, speedup=15.0, conc8=4.0)
+
+def _runs_per_min(d: pd.DataFrame) -> pd.Series:
+    "Runs per minute by number of concurrent runs, the latest measurement of each (one device's `concurrency` records)."
+    return d.assign(n=d.n.astype(int)).groupby('n').runs_per_min.last()
 
 def gpu_bench_table(bench: pd.DataFrame) -> pd.DataFrame:
     "One row per (device, figure): ours, the reference, the target and whether it is met, from `bench.jsonl`'s GPU records."
@@ -175,7 +179,7 @@ def gpu_bench_table(bench: pd.DataFrame) -> pd.DataFrame:
         rows.append(dict(device=dev, epochs=int(d.epochs.iloc[0]), figure='speed-up over the reference (×)', ours=pm(sp.mean(), sp.std(), len(sp), 1) if len(sp) else '–',
                          reference='', target=f'≥ {T["speedup"]:g}', met=('yes' if sp.mean() >= T['speedup'] else 'no') if len(sp) else 'not measured'))
     for dev, d in c.groupby('device'):
-        rpm = d.assign(n=d.n.astype(int)).groupby('n').runs_per_min.last()   # the latest measurement per number of concurrent runs
+        rpm = _runs_per_min(d)
         for n in rpm.index:
             if n == 1: continue
             ok = '' if n != 8 else ('yes' if 1 in rpm.index and rpm[8] / rpm[1] >= T['conc8'] else 'no')
@@ -197,7 +201,7 @@ def plot_bench(bench: pd.DataFrame, axs=None):
     axs[0].axhline(BENCH_TARGETS['wall_s'], ls='--', c='gray', lw=1, label='target (ours)')
     axs[0].set_xticks(x); axs[0].set_xticklabels(labels, fontsize=7); axs[0].set_ylabel('wall time of a run (s)'); axs[0].set_yscale('log'); axs[0].legend(fontsize=7)
     for dev, d in c.groupby('device'):
-        rpm = d.assign(n=d.n.astype(int)).groupby('n').runs_per_min.last()
+        rpm = _runs_per_min(d)
         axs[1].plot(rpm.index, rpm.values, 'o-', label=dev[:28])
         if 1 in rpm.index: axs[1].plot(rpm.index, rpm[1] * np.asarray(rpm.index), ':', c='gray', lw=1, label=f'{dev[:12]}: linear in n')
     axs[1].set_xlabel('concurrent runs'); axs[1].set_ylabel('runs per minute'); axs[1].legend(fontsize=7)
