@@ -27,14 +27,15 @@ from .models import get_model, LTModel
 
 # %% auto #0
 __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'AUGS', 'SCHEDULES', 'METHODS', 'GRIDS', 'default_device',
-           'gpu_path', 'cpu_bf16', 'set_seed', 'crop_flip', 'random_resized_crop', 'colour_jitter', 'center_crop',
-           'imagenet_aug', 'TensorDL', 'split_pair', 'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics',
-           'logits', 'predict', 'feature_module', 'features_of', 'accuracy_report', 'evaluate', 'EpochSchedule',
-           'ValidateAtEnd', 'FrozenBody', 'init_distrib', 'GradAverage', 'sgd', 'BF16', 'lt_learner', 'fit_lt', 'crt',
-           'Recipe', 'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe',
-           'qpower_recipe', 'mixup_fit_key', 'crt_recipe', 'mixup_recipe', 'train_lt', 'FitCache', 'use_fit_cache']
+           'gpu_path', 'precision', 'cpu_bf16', 'set_seed', 'crop_flip', 'random_resized_crop', 'colour_jitter',
+           'center_crop', 'imagenet_aug', 'TensorDL', 'split_pair', 'make_order', 'lt_dls', 'PerClassAccuracy',
+           'shot_metrics', 'logits', 'predict', 'feature_module', 'features_of', 'accuracy_report', 'evaluate',
+           'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'init_distrib', 'GradAverage', 'sgd', 'BF16', 'lt_learner',
+           'fit_lt', 'crt', 'Recipe', 'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe',
+           'cbrs_recipe', 'qpower_recipe', 'mixup_fit_key', 'crt_recipe', 'mixup_recipe', 'train_lt', 'FitCache',
+           'use_fit_cache']
 
-# %% ../nbs/03_train.ipynb #c26945fd
+# %% ../nbs/03_train.ipynb #89136a4f
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
 DATA_DEFAULTS = dict(
     mnist=dict(model='lenet2d', aug=None, stats=None), fashion=dict(model='lenet2d', aug=None, stats=None),
@@ -50,6 +51,10 @@ def default_device() -> torch.device:
 def gpu_path(device) -> bool:
     "Does `device` train the GPU way (bf16 autocast, channels_last)? CUDA always; the CPU inside `cpu_bf16()` (env `LT_REPRO_CPU_BF16=1`)."
     return torch.device(device).type == 'cuda' or os.environ.get('LT_REPRO_CPU_BF16') == '1'
+
+def precision(device) -> str:
+    "What a record and a fit-cache key call the arithmetic `device` trains in: 'bf16' on the GPU path (`gpu_path`), else 'fp32'."
+    return 'bf16' if gpu_path(device) else 'fp32'
 
 @contextlib.contextmanager
 def cpu_bf16(on=True):
@@ -546,7 +551,7 @@ class _Cfg:
     "The training settings a stage may need when `train_lt` is called without a runner `Config` (same field names)."
     model: object; epochs: int; lr: float; schedule: str; batch_size: int; mom: float; wd: float; seed: int
 
-# %% ../nbs/03_train.ipynb #a63ebc3f
+# %% ../nbs/03_train.ipynb #6ce8b20b
 _FIT_CACHE = [None]   # the FitCache in use (set by `use_fit_cache`), or None
 
 class FitCache:
@@ -560,7 +565,7 @@ class FitCache:
         ids = hashlib.sha1('\n'.join(map(str, ds.ids_train)).encode()).hexdigest()
         d = dict(fit=fit_key, data=[ds.name, float(ds.rho), ds.source.split(':')[0], ids, ds.num_classes], model=model if isinstance(model, str) else type(model).__name__,
                  arch=type(learn.model.body).__name__, epochs=epochs, lr=lr, schedule=schedule, bs=bs, mom=mom, wd=wd, seed=seed,
-                 device=learn.dls.train.device.type, precision='bf16' if gpu_path(learn.dls.train.device) else 'fp32', torch=torch.__version__, commit=self.salt)
+                 device=learn.dls.train.device.type, precision=precision(learn.dls.train.device), torch=torch.__version__, commit=self.salt)
         return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
     @contextlib.contextmanager
     def lock(self, key):
