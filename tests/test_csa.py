@@ -71,3 +71,25 @@ def test_needs_paired_batches():
 @pytest.mark.parametrize('kw', [dict(delta=1.5), dict(lam=2.0), dict(mask='x'), dict(bank_size=0)])
 def test_bad_parameters(kw):
     with pytest.raises(ValueError): CSA(**kw)
+
+
+def _cpu_records(acc: dict, ds='cifar10'):
+    import pandas as pd
+    return pd.DataFrame([dict(row=lab, dataset=ds, rho=100, epochs=20, acc=a + d, acc_many=a, acc_medium=a, acc_few=a,
+                              extra={'csa': {'fit': 30, 'seen': 100, 'augmented_steps': 9, 'steps': 10}} if lab == 'CSA' else None)
+                         for lab, a in acc.items() for d in (-1.0, 0.0, 1.0)])
+
+
+def test_cpu_budget_grid_and_verdict():
+    from lt_repro.csa import csa_cpu_grid, cpu_budget_table, cpu_budget_verdict
+    g = csa_cpu_grid()
+    assert len(g) == 6 and {(c.dataset, c.rho, c.epochs, c.schedule) for c in g} == {('cifar10', 100, 20, 'one_cycle')}
+    assert {c.seed for c in g} == {0, 1, 2} and [c.params for c in g if c.method == 'csa'][0] == {'start_aug': 1, 'end_aug': 1}
+    assert all(c.experiment == 'csa_cpu_ci' and c.epochs == 1 and c.n_max == 128 for c in csa_cpu_grid('ci'))
+    v = lambda acc: cpu_budget_verdict(_cpu_records(acc)).iloc[0]
+    r = v({'CE': 60.0, 'CSA': 65.0})
+    assert (r.verdict, r.paper, r.ours) == ('reproduced', '+10.2', '+5.0 ± 1.4')
+    assert v({'CE': 60.0, 'CSA': 61.0}).verdict == 'partly' and v({'CE': 60.0, 'CSA': 59.0}).verdict == 'not'
+    t = cpu_budget_table(_cpu_records({'CE': 60.0, 'CSA': 65.0})).set_index('method')
+    assert t.loc['CSA', 'augmented steps'] == '90%' and t.loc['CSA', 'contexts fitted'] == '30%'
+    assert t.loc['CE', 'paper (Table 2, 200 ep.)'] == 70.4 and t.loc['CSA', 'acc'] == '65.0 ± 1.0'
