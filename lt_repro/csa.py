@@ -253,15 +253,16 @@ def context_share(df, dataset='cifar100', rho=100, schedule='csa'):
     if any(v != v for v in m.values()) or m['CSA'] == m['CE']: return None
     return (m['CSA'] - m['CSA use_context=False']) / (m['CSA'] - m['CE'])
 
-# %% ../nbs/11_csa.ipynb #803455af
+# %% ../nbs/11_csa.ipynb #a342b35d
 def cpu_budget_table(df, dataset='cifar10', rho=100) -> pd.DataFrame:
-    "Rows of a CPU-budget grid (records with a `row` column): accuracy and many/medium/few (mean ± std over seeds), the paper's Table 2 beside."
+    "Rows of a CPU-budget grid (records with a `row` column): accuracy, many/medium/few (mean ± std over seeds), s/epoch, the paper's Table 2 beside."
     from lt_repro.experiments import pm
     out = []
     for lab in [r for r in T2_ROWS if r in set(df.row)]:
         d = df[(df.row == lab) & (df.dataset == dataset) & (df.rho == rho)]
         r = {'method': lab, 'runs': len(d), **{c.replace('acc_', '') if c != 'acc' else 'acc': pm(d[c].mean(), d[c].std(), None)
                                                 for c in ('acc', 'acc_many', 'acc_medium', 'acc_few')}}
+        r['s/epoch'] = round(float((d.train_s / d.epochs).mean()), 1) if 'train_s' in d else None   # training time only, same machine
         r['paper (Table 2, 200 ep.)'] = PAPER_T2.get((dataset, lab), (None,) * 3)[(100, 50, 10).index(rho)] if rho in (100, 50, 10) else None
         if 'extra' in d and lab.startswith('CSA'):   # how much CSA actually augmented: its counters, summed over seeds
             st = pd.DataFrame([e['csa'] for e in d.extra if isinstance(e, dict) and 'csa' in e]).sum()

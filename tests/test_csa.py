@@ -75,7 +75,7 @@ def test_bad_parameters(kw):
 
 def _cpu_records(acc: dict, ds='cifar10'):
     import pandas as pd
-    return pd.DataFrame([dict(row=lab, dataset=ds, rho=100, epochs=20, acc=a + d, acc_many=a, acc_medium=a, acc_few=a,
+    return pd.DataFrame([dict(row=lab, dataset=ds, rho=100, epochs=20, acc=a + d, train_s=100.0 * (2 if lab == 'CSA' else 1), acc_many=a, acc_medium=a, acc_few=a,
                               extra={'csa': {'fit': 30, 'seen': 100, 'augmented_steps': 9, 'steps': 10}} if lab == 'CSA' else None)
                          for lab, a in acc.items() for d in (-1.0, 0.0, 1.0)])
 
@@ -93,3 +93,4 @@ def test_cpu_budget_grid_and_verdict():
     t = cpu_budget_table(_cpu_records({'CE': 60.0, 'CSA': 65.0})).set_index('method')
     assert t.loc['CSA', 'augmented steps'] == '90%' and t.loc['CSA', 'contexts fitted'] == '30%'
     assert t.loc['CE', 'paper (Table 2, 200 ep.)'] == 70.4 and t.loc['CSA', 'acc'] == '65.0 ± 1.0'
+    assert (t.loc['CE', 's/epoch'], t.loc['CSA', 's/epoch']) == (5.0, 10.0)
