@@ -72,3 +72,16 @@ def test_context_share_and_effects():
     assert t.loc['CSA lam=0.5', 'effect'] == 'within noise' and t.loc['CSA delta=0.5', 'effect'] == 'hurts'
     assert t.loc['CSA use_context=False', 'vs_CE'].startswith('+4.0') and t.loc['CSA bank_size=32', 'effect'] == 'not run'
     assert context_share(df[df.row != 'CSA use_context=False']) is None
+
+def test_dive_fills():
+    from lt_repro.dive import dive_label, verdict
+    df = fake_records('dive'); df['row'] = [dive_label(m, p) for m, p in zip(df.method, df.params)]
+    rng = np.random.default_rng(1)   # the shifted-test report every main-table record carries (`shift_report`)
+    df['extra'] = [{'shift': {n: {'acc': rng.uniform(0, 100), 'acc_pc': rng.uniform(0, 100)} for n in ('forward50', 'uniform', 'backward50')}}
+                   for _ in range(len(df))]
+    fl = fake_records('dive_flatness')
+    fl['train_counts'] = [[c.n_max, int(c.n_max / c.rho)] for c in fl.itertuples()]   # as the runner records them: head, tail
+    v = verdict(df, fl)
+    assert not v.verdict.eq('not run').any(), v
+    assert v.claim.str.startswith('flatness').sum() == 6   # 3 sizes × 2 pairs
+    assert set(verdict(df.iloc[:0], fl.iloc[:0]).verdict) == {'not run'}
