@@ -11,7 +11,7 @@ from .experiments import Config, grid, method_rows, register_grid, load_results,
 # %% auto #0
 __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'LABELS', 'PAPER_T1', 'DATASET_NAMES', 'CLAIMS',
            'resampling_grid', 'resampling_cifar100_grid', 'resampling_cifar100_cpu_grid', 'with_head_tail',
-           'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'embeddings', 'plot_embeddings', 'judge',
+           'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'embeddings', 'plot_embeddings', 'judge_claim',
            'paper_evidence', 'verdict_table', 'show_gradcam_pairs']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
@@ -146,13 +146,13 @@ def plot_embeddings(embs: dict, title='', axs=None):
         ax.set_title(f"{title} — {split}", fontsize=9)
     return axs
 
-# %% ../nbs/10_resampling_study.ipynb #b1da9167
+# %% ../nbs/10_resampling_study.ipynb #191881f8
 def _gap(df, schedule, dataset, a, b, metric='acc'):
     "mean(a) - mean(b), and their combined std, for methods a, b."
     d = on_schedule(df[df.dataset == dataset], schedule)
     return seed_gap(d[d.method == a][metric], d[d.method == b][metric])
 
-def judge(df, pairs, schedules=('paper', 'one_cycle')) -> tuple:
+def judge_claim(df, pairs, schedules=('paper', 'one_cycle')) -> tuple:
     "Verdict for claims 'a beats b' given as (dataset, a, b, metric): judged on `schedules[0]`, checked on the others."
     res = {s: [_gap(df, s, *p) for p in pairs] for s in schedules}
     first = res[schedules[0]]
@@ -187,10 +187,11 @@ def paper_evidence(pairs) -> str:
 def verdict_table(df, cpu=None) -> pd.DataFrame:
     "One row per claim: the paper's evidence, ours (paper schedule, mean gap ± combined std), the verdict; `cpu`: add the CIFAR-100-LT CPU-budget rows."
     df = with_head_tail(df)
-    rows = [dict(claim=c, paper=paper_evidence(pairs), ours=j[1], verdict=j[0]) for c, pairs in CLAIMS for j in [judge(df, pairs)]]
+    rows = [dict(claim=c, paper=paper_evidence(pairs), ours=j[1], verdict=j[0]) for c, pairs in CLAIMS for j in [judge_claim(df, pairs)]]
     if cpu is not None:
-        rows += [dict(claim=c + ' — CPU budget (20 one-cycle epochs, step-matched CB-RS)', paper=paper_evidence(pairs), ours=j[1], verdict=j[0])
-                 for c, pairs in CLAIMS if pairs[0][0] == 'cifar100' for j in [judge(cpu, pairs, schedules=('one_cycle',))]]
+        ep = '/'.join(map(str, sorted(set(cpu.epochs)))) if len(cpu) else '?'
+        rows += [dict(claim=c + f' — CPU budget ({ep} one-cycle epochs, step-matched CB-RS)', paper=paper_evidence(pairs), ours=j[1], verdict=j[0])
+                 for c, pairs in CLAIMS if pairs[0][0] == 'cifar100' for j in [judge_claim(cpu, pairs, schedules=('one_cycle',))]]
     return pd.DataFrame(rows)
 
 # %% ../nbs/10_resampling_study.ipynb #7d684a6f

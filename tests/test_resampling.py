@@ -1,6 +1,6 @@
 "Seed 001 §2 helpers: each dataset is judged on its own paper schedule (CIFAR-100-LT: csa), and the CPU-budget grid."
 import numpy as np, pandas as pd
-from lt_repro.resampling import (verdict_table, table1, judge, resampling_cifar100_grid, resampling_cifar100_cpu_grid, PAPER_SCHEDULE,
+from lt_repro.resampling import (verdict_table, table1, judge_claim, resampling_cifar100_grid, resampling_cifar100_cpu_grid, PAPER_SCHEDULE,
                                  plot_gamma)
 
 def _records(dataset, schedule, accs: dict, seeds=(0, 1, 2), K=100):
@@ -9,7 +9,7 @@ def _records(dataset, schedule, accs: dict, seeds=(0, 1, 2), K=100):
     for m, a in accs.items():
         for s in seeds:
             acc = a + (s - 1) * 0.5
-            rows.append(dict(dataset=dataset, schedule=schedule, method=m, seed=s, params={}, acc=acc, acc_many=acc, acc_medium=acc,
+            rows.append(dict(dataset=dataset, schedule=schedule, method=m, seed=s, params={}, epochs=20, acc=acc, acc_many=acc, acc_medium=acc,
                              acc_few=acc, per_class_acc=[acc] * K))
     return pd.DataFrame(rows)
 
@@ -49,12 +49,13 @@ def test_cpu_budget_rows():
     assert vt.loc[CLAIM].verdict == 'not run'   # no paper-schedule CIFAR-100 records
     row = vt.loc[[c for c in vt.index if c.startswith(CLAIM + ' — CPU budget')][0]]
     assert row.verdict == 'not' and 'ce−cbrs all -1.0' in row.ours
+    assert '(20 one-cycle epochs' in row.name   # the budget is read from the records, not written in
 
-def test_judge_needs_the_first_schedule():
+def test_judge_claim_needs_the_first_schedule():
     df = _records('cifar100', 'one_cycle', {'ce': 39.0, 'crt': 42.0, 'cbrs': 34.0})
     pairs = [('cifar100', 'crt', 'ce', 'acc')]
-    assert judge(df, pairs)[0] == 'not run'
-    assert judge(df, pairs, schedules=('one_cycle',))[0] == 'reproduced'
+    assert judge_claim(df, pairs)[0] == 'not run'
+    assert judge_claim(df, pairs, schedules=('one_cycle',))[0] == 'reproduced'
 
 def test_plot_gamma_uses_ce_for_gamma_zero():
     import matplotlib; matplotlib.use('Agg')
