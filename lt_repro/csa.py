@@ -12,10 +12,10 @@ from .models import grad_cam, LTModel
 from .train import Recipe, register_method, split_pair
 
 # %% auto #0
-__all__ = ['CSA_BASE', 'TABLE2_METHODS', 'PAPER_T2', 'T2_ROWS', 'ABLATIONS', 'background_mask', 'ContextBank', 'mix_context',
-           'CSA', 'csa_recipe', 'show_csa', 'csa_table2_grid', 'csa_ablation_grid', 'csa_cpu_grid', 'csa_label',
-           'table2', 'table2_verdict', 'plot_shots', 'ablation_table', 'context_share', 'cpu_budget_table',
-           'cpu_budget_verdict']
+__all__ = ['CSA_BASE', 'TABLE2_METHODS', 'PAPER_T2', 'T2_ROWS', 'ABLATIONS', 'PAPER_ABLATION', 'background_mask', 'ContextBank',
+           'mix_context', 'CSA', 'csa_recipe', 'show_csa', 'csa_table2_grid', 'csa_ablation_grid', 'csa_cpu_grid',
+           'csa_label', 'table2', 'table2_verdict', 'plot_shots', 'ablation_table', 'context_share', 'cpu_label',
+           'cpu_budget_table', 'cpu_budget_verdict']
 
 # %% ../nbs/11_csa.ipynb #08e807b7
 def background_mask(model: LTModel, x, y, head='main', mask='squared'):
@@ -133,7 +133,7 @@ def show_csa(csa: CSA, dl, n=6, lam=0.7, stats=None):
         axs[r, 0].set_title(name, fontsize=8, loc='left')
     return fig
 
-# %% ../nbs/11_csa.ipynb #a96f41f6
+# %% ../nbs/11_csa.ipynb #65cdbb40
 from .train import register_grid
 
 CSA_BASE = dict(experiment='csa', rho=100, epochs=200, batch_size=128, lr=0.2, mom=0.9, wd=2e-4, schedule='csa')
@@ -175,7 +175,8 @@ def csa_cpu_grid(scale='full'):
     if not full: base.update(n_max=128, rho=32)   # the CI version: 128 … 4 images a class, one epoch
     # the paper's warm-up (10 of 200 epochs) and clean tail (3 of 200), scaled to 20 epochs and rounded up to whole epochs
     csa = {'start_aug': 1, 'end_aug': 1} if full else {'start_aug': 0, 'end_aug': 0, 'delta': 0.5}
-    return grid(base, (0, 1, 2) if full else (0,), method_rows(('csa', csa), ('ce', {})))
+    # no context: the same two-head model on plain balanced batches — which part of CSA carries its gain over CE?
+    return grid(base, (0, 1, 2) if full else (0,), method_rows(('csa', csa), ('ce', {}), ('csa', dict(csa, use_context=False))))
 
 # %% ../nbs/11_csa.ipynb #6aab6f99
 T2_ROWS = ['CE', 'CB-RS', 'cRT', 'mixup', 'CSA', 'CSA + mixup']
@@ -227,11 +228,14 @@ def plot_shots(df, dataset='cifar100', rho=100, schedule='csa', rows=('CE', 'CB-
     ax.set_title(f'{dataset}-LT ρ={rho}, {schedule}', fontsize=9); ax.legend(fontsize=7)
     return ax
 
-# %% ../nbs/11_csa.ipynb #6679a940
+# %% ../nbs/11_csa.ipynb #7e310052
 ABLATIONS = {'CSA delta=0.5': 'δ 0.8 → 0.5 (more, less well-fitted contexts)', 'CSA delta=0.95': 'δ 0.8 → 0.95 (fewer contexts)',
              'CSA mask=linear': 'mask 1 − CAM (the paper\'s text) instead of (1 − CAM)² (the code)',
              'CSA bank_size=512': 'bank V 128 → 512', 'CSA bank_size=32': 'bank V 128 → 32', 'CSA lam=0.5': 'λ fixed at 0.5 instead of U(0, 1)',
              'CSA use_context=False': 'no context: two heads, plain balanced batches', 'CSA end_aug=0': 'augment to the last epoch (no 3 clean epochs)'}
+
+PAPER_ABLATION = {'CSA': (45.8, 'Table 4'), 'CSA use_context=False': (41.2, 'Table 4, "w/o Q"'),   # seed 001 appendix D, CIFAR-100-LT ρ=100
+                  'CSA delta=0.5': (45.59, 'Table 5'), 'CSA bank_size=512': (45.57, 'Table 6, V = 4B')}   # the other variants: no paper number
 
 def ablation_table(df, dataset='cifar100', rho=100, schedule='csa') -> pd.DataFrame:
     "Each ablation (records with a `row` column, Table 2's and `csa_ablation`'s together): accuracy, gap to default CSA and to CE (± combined seed std)."
@@ -241,7 +245,8 @@ def ablation_table(df, dataset='cifar100', rho=100, schedule='csa') -> pd.DataFr
     out = []
     for lab, what in ABLATIONS.items():
         x, g, c = acc(lab), seed_gap(acc(lab), acc('CSA')), seed_gap(acc(lab), acc('CE'))
-        out.append(dict(variant=lab, change=what, acc=pm(x.mean(), x.std(), len(x)) if len(x) else 'not run',
+        pa = PAPER_ABLATION.get(lab) if (dataset, rho) == ('cifar100', 100) else None
+        out.append(dict(variant=lab, change=what, acc=pm(x.mean(), x.std(), len(x)) if len(x) else 'not run', paper='–' if pa is None else f'{pa[0]} ({pa[1]})',
                         vs_CSA='–' if g is None else f'{g[0]:+.1f} ± {g[1]:.1f}', vs_CE='–' if c is None else f'{c[0]:+.1f} ± {c[1]:.1f}',
                         effect='not run' if g is None else ('hurts' if g[0] < -g[1] else 'helps' if g[0] > g[1] else 'within noise')))
     return pd.DataFrame(out)
@@ -253,12 +258,16 @@ def context_share(df, dataset='cifar100', rho=100, schedule='csa'):
     if any(v != v for v in m.values()) or m['CSA'] == m['CE']: return None
     return (m['CSA'] - m['CSA use_context=False']) / (m['CSA'] - m['CE'])
 
-# %% ../nbs/11_csa.ipynb #a342b35d
+# %% ../nbs/11_csa.ipynb #6c8c2116
+def cpu_label(method, params) -> str:
+    "`csa_label` without the CPU grid's scaled warm-up (`start_aug`, `end_aug`; CI's `delta`): its rows read as Table 2's and the ablations'."
+    return csa_label(method, {k: v for k, v in params.items() if k not in ('start_aug', 'end_aug', 'delta')})
+
 def cpu_budget_table(df, dataset='cifar10', rho=100) -> pd.DataFrame:
     "Rows of a CPU-budget grid (records with a `row` column): accuracy, many/medium/few (mean ± std over seeds), s/epoch, the paper's Table 2 beside."
     from lt_repro.experiments import pm
     out = []
-    for lab in [r for r in T2_ROWS if r in set(df.row)]:
+    for lab in [r for r in T2_ROWS + list(ABLATIONS) if r in set(df.row)]:
         d = df[(df.row == lab) & (df.dataset == dataset) & (df.rho == rho)]
         r = {'method': lab, 'runs': len(d), **{c.replace('acc_', '') if c != 'acc' else 'acc': pm(d[c].mean(), d[c].std(), None)
                                                 for c in ('acc', 'acc_many', 'acc_medium', 'acc_few')}}
@@ -270,15 +279,18 @@ def cpu_budget_table(df, dataset='cifar10', rho=100) -> pd.DataFrame:
         out.append(r)
     return pd.DataFrame(out)
 
-def cpu_budget_verdict(df, dataset='cifar10', rho=100, pairs=(('CSA', 'CE'),)) -> pd.DataFrame:
-    "One row per claim 'a beats b' on a CPU-budget grid: ours (gap ± combined seed std) and the verdict (`experiments.judge`)."
+def cpu_budget_verdict(df, dataset='cifar10', rho=100, pairs=(('CSA', 'CE'), ('CSA', 'CSA use_context=False'))) -> pd.DataFrame:
+    "One row per claim 'a beats b' on a CPU-budget grid: the paper's gap (Table 2, or Table 4 for no context), ours (gap ± combined seed std), the verdict."
     from lt_repro.experiments import seed_gap, judge
     acc = lambda lab: df[(df.row == lab) & (df.dataset == dataset) & (df.rho == rho)].acc
     out = []
     for a, b in pairs:
         g, ep = seed_gap(acc(a), acc(b)), sorted(set(df.epochs))
         pa, pb = (PAPER_T2.get((dataset, x), (None,) * 3)[0] for x in (a, b))
+        paper = '–' if None in (pa, pb) or rho != 100 else f'{pa - pb:+.1f} (Table 2)'
+        if paper == '–' and a in PAPER_ABLATION and b in PAPER_ABLATION:   # only on CIFAR-100-LT ρ=100 in the paper
+            paper = f'{PAPER_ABLATION[a][0] - PAPER_ABLATION[b][0]:+.1f} (CIFAR-100-LT, {PAPER_ABLATION[b][1]})'
         out.append(dict(claim=f'{a} beats {b} — CPU budget ({"/".join(map(str, ep))} one-cycle epochs)', dataset=f'{dataset} ρ={rho}',
-                        paper='–' if None in (pa, pb) or rho != 100 else f'{pa - pb:+.1f}', ours='–' if g is None else f'{g[0]:+.1f} ± {g[1]:.1f}',
+                        paper=paper, ours='–' if g is None else f'{g[0]:+.1f} ± {g[1]:.1f}',
                         verdict=judge([g])))
     return pd.DataFrame(out)
