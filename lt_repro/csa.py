@@ -12,10 +12,10 @@ from .models import grad_cam, LTModel
 from .train import Recipe, register_method, split_pair
 
 # %% auto #0
-__all__ = ['CSA_BASE', 'TABLE2_METHODS', 'PAPER_T2', 'T2_ROWS', 'ABLATIONS', 'PAPER_ABLATION', 'background_mask', 'ContextBank',
-           'mix_context', 'CSA', 'csa_recipe', 'show_csa', 'csa_table2_grid', 'csa_ablation_grid', 'csa_cpu_grid',
-           'csa_label', 'table2', 'table2_verdict', 'plot_shots', 'ablation_table', 'context_share', 'cpu_label',
-           'cpu_budget_table', 'cpu_budget_verdict']
+__all__ = ['CSA_BASE', 'TABLE2_METHODS', 'PAPER_T2', 'T2_ROWS', 'ABLATIONS', 'PAPER_ABLATION', 'CPU_PAIRS', 'background_mask',
+           'ContextBank', 'mix_context', 'CSA', 'csa_recipe', 'show_csa', 'csa_table2_grid', 'csa_ablation_grid',
+           'csa_cpu_grid', 'csa_label', 'table2', 'table2_verdict', 'plot_shots', 'ablation_table', 'context_share',
+           'cpu_label', 'cpu_budget_table', 'cpu_budget_verdict']
 
 # %% ../nbs/11_csa.ipynb #08e807b7
 def background_mask(model: LTModel, x, y, head='main', mask='squared'):
@@ -168,7 +168,7 @@ def csa_ablation_grid(scale='full'):
 
 @register_grid('csa_cpu')
 def csa_cpu_grid(scale='full'):
-    "A CPU-budget analogue of Table 2's CE-vs-CSA gap on CIFAR-10-LT rho=100: ResNet-32, 20 one-cycle epochs, 3 seeds."
+    "A CPU-budget analogue of Table 2's rho=100 column on CIFAR-10-LT, plus CSA without context: ResNet-32, 20 one-cycle epochs, 3 seeds."
     from lt_repro.experiments import grid, method_rows
     full = scale == 'full'
     base = dict(CSA_BASE, experiment='csa_cpu' if full else 'csa_cpu_ci', dataset='cifar10', epochs=20 if full else 1, schedule='one_cycle')
@@ -176,7 +176,10 @@ def csa_cpu_grid(scale='full'):
     # the paper's warm-up (10 of 200 epochs) and clean tail (3 of 200), scaled to 20 epochs and rounded up to whole epochs
     csa = {'start_aug': 1, 'end_aug': 1} if full else {'start_aug': 0, 'end_aug': 0, 'delta': 0.5}
     # no context: the same two-head model on plain balanced batches — which part of CSA carries its gain over CE?
-    return grid(base, (0, 1, 2) if full else (0,), method_rows(('csa', csa), ('ce', {}), ('csa', dict(csa, use_context=False))))
+    # then Table 2's other rows at the same budget; CB-RS step-matched (as in the re-sampling study's CPU grid: 'max' would be 4x the steps)
+    return grid(base, (0, 1, 2) if full else (0,), method_rows(('csa', csa), ('ce', {}), ('csa', dict(csa, use_context=False)),
+                ('cbrs', {'epoch': 'dataset'}), ('crt', {'epochs': 10 if full else 1, 'schedule': 'cosine'}), ('mixup', {'alpha': 1.0}),
+                ('csa', dict(csa, mixup_alpha=1.0))))
 
 # %% ../nbs/11_csa.ipynb #6aab6f99
 T2_ROWS = ['CE', 'CB-RS', 'cRT', 'mixup', 'CSA', 'CSA + mixup']
@@ -279,7 +282,9 @@ def cpu_budget_table(df, dataset='cifar10', rho=100) -> pd.DataFrame:
         out.append(r)
     return pd.DataFrame(out)
 
-def cpu_budget_verdict(df, dataset='cifar10', rho=100, pairs=(('CSA', 'CE'), ('CSA', 'CSA use_context=False'))) -> pd.DataFrame:
+CPU_PAIRS = (('CSA', 'CE'), ('CSA', 'CB-RS'), ('CSA', 'cRT'), ('CSA', 'mixup'), ('CSA + mixup', 'CSA'), ('CSA', 'CSA use_context=False'))
+
+def cpu_budget_verdict(df, dataset='cifar10', rho=100, pairs=CPU_PAIRS) -> pd.DataFrame:
     "One row per claim 'a beats b' on a CPU-budget grid: the paper's gap (Table 2, or Table 4 for no context), ours (gap ± combined seed std), the verdict."
     from lt_repro.experiments import seed_gap, judge
     acc = lambda lab: df[(df.row == lab) & (df.dataset == dataset) & (df.rho == rho)].acc

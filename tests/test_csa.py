@@ -83,15 +83,22 @@ def _cpu_records(acc: dict, ds='cifar10'):
 def test_cpu_budget_grid_and_verdict():
     from lt_repro.csa import csa_cpu_grid, cpu_budget_table, cpu_budget_verdict, cpu_label
     g = csa_cpu_grid()
-    assert len(g) == 9 and {(c.dataset, c.rho, c.epochs, c.schedule) for c in g} == {('cifar10', 100, 20, 'one_cycle')}
+    assert len(g) == 21 and {(c.dataset, c.rho, c.epochs, c.schedule) for c in g} == {('cifar10', 100, 20, 'one_cycle')}
     assert {c.seed for c in g} == {0, 1, 2} and [c.params for c in g if c.method == 'csa'][0] == {'start_aug': 1, 'end_aug': 1}
-    assert sorted({cpu_label(c.method, c.params) for c in g}) == ['CE', 'CSA', 'CSA use_context=False']
+    assert sorted({cpu_label(c.method, c.params) for c in g}) == sorted(['CE', 'CB-RS', 'cRT', 'mixup', 'CSA', 'CSA + mixup', 'CSA use_context=False'])
+    assert [c.params for c in g if c.method == 'cbrs'][0] == {'epoch': 'dataset'}   # step-matched to CE
     assert all(c.experiment == 'csa_cpu_ci' and c.epochs == 1 and c.n_max == 128 for c in csa_cpu_grid('ci'))
+    assert [c.params['epochs'] for c in csa_cpu_grid('ci') if c.method == 'crt'] == [1]
     v = lambda acc: cpu_budget_verdict(_cpu_records(acc)).iloc[0]
     r = v({'CE': 60.0, 'CSA': 65.0})
     assert (r.verdict, r.paper, r.ours) == ('reproduced', '+10.2 (Table 2)', '+5.0 ± 1.4')
-    nc = cpu_budget_verdict(_cpu_records({'CE': 60.0, 'CSA': 65.0, 'CSA use_context=False': 66.0})).iloc[1]
+    full = cpu_budget_verdict(_cpu_records({'CE': 60.0, 'CSA': 65.0, 'CSA use_context=False': 66.0, 'cRT': 62.0, 'CSA + mixup': 64.0})).set_index('claim')
+    nc, crt, mix, cb = (full.loc[f'{a} beats {b} — CPU budget (20 one-cycle epochs)'] for a, b in
+                        (('CSA', 'CSA use_context=False'), ('CSA', 'cRT'), ('CSA + mixup', 'CSA'), ('CSA', 'CB-RS')))
     assert nc.verdict == 'not' and nc.paper.startswith('+4.6 (CIFAR-100-LT') and nc.ours == '-1.0 ± 1.4'
+    assert (crt.verdict, crt.paper, crt.ours) == ('reproduced', '+4.9 (Table 2)', '+3.0 ± 1.4')
+    assert (mix.verdict, mix.paper) == ('not', '+1.9 (Table 2)')
+    assert (cb.verdict, cb.paper) == ('not run', '–')   # no CB-RS records; the paper has no CB-RS on CIFAR-10-LT
     assert v({'CE': 60.0, 'CSA': 61.0}).verdict == 'partly' and v({'CE': 60.0, 'CSA': 59.0}).verdict == 'not'
     t = cpu_budget_table(_cpu_records({'CE': 60.0, 'CSA': 65.0})).set_index('method')
     assert t.loc['CSA', 'augmented steps'] == '90%' and t.loc['CSA', 'contexts fitted'] == '30%'
