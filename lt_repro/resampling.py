@@ -9,8 +9,8 @@ import numpy as np, pandas as pd
 from .experiments import Config, grid, method_rows, register_grid, load_results, summarise, pm, run_grid, seed_gap
 
 # %% auto #0
-__all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'LABELS', 'PAPER_T1', 'DATASET_NAMES', 'CLAIMS',
-           'resampling_grid', 'resampling_cifar100_grid', 'resampling_cifar100_cpu_grid', 'with_head_tail',
+__all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'LABELS', 'PAPER_T1', 'DATASET_NAMES', 'GAMMA1',
+           'CLAIMS', 'resampling_grid', 'resampling_cifar100_grid', 'resampling_cifar100_cpu_grid', 'with_head_tail',
            'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'embeddings', 'plot_embeddings', 'judge_claim',
            'paper_evidence', 'verdict_table', 'show_gradcam_pairs']
 
@@ -46,12 +46,13 @@ def resampling_cifar100_grid(scale='full') -> list[Config]:
 
 @register_grid('resampling_cifar100_cpu')
 def resampling_cifar100_cpu_grid(scale='full') -> list[Config]:
-    "A CPU-budget analogue of Table 1 on CIFAR-100-LT rho=100: ResNet-32, 20 one-cycle epochs, CE / cRT / step-matched CB-RS, 3 seeds."
+    "A CPU-budget analogue of Table 1 and Figure 1 on CIFAR-100-LT rho=100: ResNet-32, 20 one-cycle epochs, CE / cRT / step-matched CB-RS, gamma 0.5 and 1, 3 seeds."
     full = scale == 'full'
     base = dict(experiment='resampling_cifar100_cpu' if full else 'resampling_cifar100_cpu_ci', dataset='cifar100', rho=100,
                 batch_size=128, lr=0.2, mom=0.9, wd=2e-4, epochs=20 if full else 1, schedule='one_cycle')
     if not full: base.update(n_max=128, rho=32)   # the CI version: 128 … 4 images a class, one epoch
-    methods = method_rows(('ce', {}), ('crt', {'epochs': 10 if full else 1, 'reinit': True, 'schedule': 'cosine'}), ('cbrs', {'epoch': 'dataset'}))
+    methods = method_rows(('ce', {}), ('crt', {'epochs': 10 if full else 1, 'reinit': True, 'schedule': 'cosine'}), ('cbrs', {'epoch': 'dataset'}),
+                          *[('qpower', {'q': 1 - g}) for g in ((0.5, 1.0) if full else (1.0,))])   # Figure 1's sweep at its middle and end; CE is gamma = 0
     return grid(base, (0, 1, 2) if full else (0,), methods)
 
 # %% ../nbs/10_resampling_study.ipynb #2c272f98
@@ -147,17 +148,25 @@ def plot_embeddings(embs: dict, title='', axs=None):
     return axs
 
 # %% ../nbs/10_resampling_study.ipynb #191881f8
+GAMMA1 = ('qpower', {'q': 0.0})   # Figure 1's balanced end: weight n_y^-1 (a method in a claim is a name, or (name, params) for one setting)
+
+def _sel(d, m):
+    "The records of `m`: a method name, or (name, params) for one setting of it."
+    return d[d.method == m] if isinstance(m, str) else d[(d.method == m[0]) & d.params.map(lambda p: p == m[1])]
+
+def _name(m) -> str: return m if isinstance(m, str) else f"γ={1 - m[1]['q']:g}" if m[0] == 'qpower' else m[0]
+
 def _gap(df, schedule, dataset, a, b, metric='acc'):
     "mean(a) - mean(b), and their combined std, for methods a, b."
     d = on_schedule(df[df.dataset == dataset], schedule)
-    return seed_gap(d[d.method == a][metric], d[d.method == b][metric])
+    return seed_gap(_sel(d, a)[metric], _sel(d, b)[metric])
 
 def judge_claim(df, pairs, schedules=('paper', 'one_cycle')) -> tuple:
     "Verdict for claims 'a beats b' given as (dataset, a, b, metric): judged on `schedules[0]`, checked on the others."
     res = {s: [_gap(df, s, *p) for p in pairs] for s in schedules}
     first = res[schedules[0]]
     if any(g is None for g in first): return 'not run', ''
-    txt = '; '.join(f"{p[1]}−{p[2]} {p[3].replace('acc_', '') if p[3] != 'acc' else 'all'} {g[0]:+.1f}±{g[1]:.1f}" for p, g in zip(pairs, first))
+    txt = '; '.join(f"{_name(p[1])}−{_name(p[2])} {p[3].replace('acc_', '') if p[3] != 'acc' else 'all'} {g[0]:+.1f}±{g[1]:.1f}" for p, g in zip(pairs, first))
     holds = lambda gs, strict: all(g is not None and g[0] > (g[1] if strict else 0) for g in gs)
     if not holds(first, False): return 'not', txt
     if all(holds(gs, True) for gs in res.values()): return 'reproduced', txt
@@ -168,7 +177,9 @@ CLAIMS = [
     ('CB-RS beats CE and cRT on Fashion-LT', [('fashion', 'cbrs', 'ce', 'acc'), ('fashion', 'cbrs', 'crt', 'acc')]),
     ('cRT beats CE on MNIST-LT and Fashion-LT (re-sampling helps the classifier)', [('mnist', 'crt', 'ce', 'acc'), ('fashion', 'crt', 'ce', 'acc')]),
     ('CB-RS lifts few-shot accuracy over CE on MNIST-LT', [('mnist', 'cbrs', 'ce', 'acc_few')]),
+    ('Balanced sampling (γ = 1) beats uniform (CE, γ = 0) on MNIST-LT (Figure 1)', [('mnist', GAMMA1, 'ce', 'acc')]),
     ('cRT is best and CB-RS worst on CIFAR-100-LT', [('cifar100', 'crt', 'ce', 'acc'), ('cifar100', 'ce', 'cbrs', 'acc')]),
+    ('Uniform (CE, γ = 0) beats balanced sampling (γ = 1) on CIFAR-100-LT (Figure 1)', [('cifar100', 'ce', GAMMA1, 'acc')]),
     ('On CMNIST-LT CB-RS falls below uniform and cRT, on head', [('cmnist', 'ce', 'cbrs', 'acc_head'), ('cmnist', 'crt', 'cbrs', 'acc_head')]),
     ('On CMNIST-LT CB-RS falls below uniform and cRT, on tail', [('cmnist', 'ce', 'cbrs', 'acc_tail'), ('cmnist', 'crt', 'cbrs', 'acc_tail')]),
     ('On CMNIST-LT CB-RS falls below uniform and cRT, overall', [('cmnist', 'ce', 'cbrs', 'acc'), ('cmnist', 'crt', 'cbrs', 'acc')]),
@@ -179,6 +190,7 @@ def paper_evidence(pairs) -> str:
     out = []
     for d, a, b, m in pairs:
         if m in ('acc_head', 'acc_tail'): out.append('Figure 4 (bars, no numbers)'); continue
+        if GAMMA1 in (a, b): out.append('Figure 1 (curves, no numbers)'); continue
         i = ['acc', 'acc_many', 'acc_medium', 'acc_few'].index(m)
         pa, pb = PAPER_T1[(d, a)][i], PAPER_T1[(d, b)][i]
         out.append(f"{a} {pa} vs {b} {pb}" + (' (official notebooks)' if d == 'cmnist' else ''))
@@ -190,7 +202,7 @@ def verdict_table(df, cpu=None) -> pd.DataFrame:
     rows = [dict(claim=c, paper=paper_evidence(pairs), ours=j[1], verdict=j[0]) for c, pairs in CLAIMS for j in [judge_claim(df, pairs)]]
     if cpu is not None:
         ep = '/'.join(map(str, sorted(set(cpu.epochs)))) if len(cpu) else '?'
-        rows += [dict(claim=c + f' — CPU budget ({ep} one-cycle epochs, step-matched CB-RS)', paper=paper_evidence(pairs), ours=j[1], verdict=j[0])
+        rows += [dict(claim=c + f' — CPU budget ({ep} one-cycle epochs, step-matched CB-RS and γ)', paper=paper_evidence(pairs), ours=j[1], verdict=j[0])
                  for c, pairs in CLAIMS if pairs[0][0] == 'cifar100' for j in [judge_claim(cpu, pairs, schedules=('one_cycle',))]]
     return pd.DataFrame(rows)
 

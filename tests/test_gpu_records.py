@@ -52,6 +52,7 @@ def test_resampling_cifar100_fills():
     df = fake_records('resampling_cifar100')
     v = verdict_table(df).set_index('claim')
     assert v.loc['cRT is best and CB-RS worst on CIFAR-100-LT'].verdict != 'not run'
+    assert v.loc['Uniform (CE, γ = 0) beats balanced sampling (γ = 1) on CIFAR-100-LT (Figure 1)'].verdict != 'not run'   # γ = 1 found by its params
     assert len(table1(df)) == 3 and len(table1(df, 'one_cycle')) == 3
 
 def test_csa_ablation_fills():

@@ -38,11 +38,12 @@ def test_cifar100_is_judged_on_its_own_schedule():
 
 def test_cpu_budget_rows():
     g = resampling_cifar100_cpu_grid()
-    assert len(g) == 9 and {c.schedule for c in g} == {'one_cycle'} and {c.seed for c in g} == {0, 1, 2}
+    assert len(g) == 15 and {c.schedule for c in g} == {'one_cycle'} and {c.seed for c in g} == {0, 1, 2}
+    assert sorted(c.params['q'] for c in g if c.method == 'qpower' and c.seed == 0) == [0.0, 0.5]   # gamma 1 and 0.5
     assert {c.experiment for c in g} == {'resampling_cifar100_cpu'} and {c.epochs for c in g} == {20}
     assert [c.params for c in g if c.method == 'cbrs'][0] == {'epoch': 'dataset'}   # step-matched CB-RS
     ci = resampling_cifar100_cpu_grid('ci')
-    assert len(ci) == 3 and all(c.epochs == 1 and c.n_max == 128 and c.experiment.endswith('_ci') for c in ci)
+    assert len(ci) == 4 and all(c.epochs == 1 and c.n_max == 128 and c.experiment.endswith('_ci') for c in ci)
     mnist = _records('mnist', 'cosine', {'ce': 66.0, 'crt': 80.0, 'cbrs': 90.0}, K=10)
     cpu = _records('cifar100', 'one_cycle', {'ce': 30.0, 'crt': 33.0, 'cbrs': 31.0})   # CB-RS above CE: the claim fails
     vt = verdict_table(mnist, cpu).set_index('claim')
@@ -50,6 +51,18 @@ def test_cpu_budget_rows():
     row = vt.loc[[c for c in vt.index if c.startswith(CLAIM + ' — CPU budget')][0]]
     assert row.verdict == 'not' and 'ce−cbrs all -1.0' in row.ours
     assert '(20 one-cycle epochs' in row.name   # the budget is read from the records, not written in
+
+FIG1 = 'Uniform (CE, γ = 0) beats balanced sampling (γ = 1) on CIFAR-100-LT (Figure 1)'
+
+def test_figure1_claims_pick_gamma_by_params():
+    q = lambda acc, qv: _records('cifar100', 'one_cycle', {'qpower': acc}).assign(params=[{'q': qv}] * 3)
+    cpu = pd.concat([_records('cifar100', 'one_cycle', {'ce': 30.0}), q(25.0, 0.0), q(35.0, 0.5)])   # gamma 1 below CE, gamma 0.5 above
+    vt = verdict_table(_records('mnist', 'cosine', {'ce': 66.0}, K=10), cpu).set_index('claim')
+    row = vt.loc[FIG1 + ' — CPU budget (20 one-cycle epochs, step-matched CB-RS and γ)']
+    assert (row.verdict, row.paper) == ('reproduced', 'Figure 1 (curves, no numbers)') and 'ce−γ=1 all +5.0' in row.ours
+    assert vt.loc['Balanced sampling (γ = 1) beats uniform (CE, γ = 0) on MNIST-LT (Figure 1)'].verdict == 'not run'   # no MNIST q-power records
+    flipped = pd.concat([_records('cifar100', 'one_cycle', {'ce': 30.0}), q(33.0, 0.0), q(25.0, 0.5)])
+    assert verdict_table(_records('mnist', 'cosine', {'ce': 66.0}, K=10), flipped).set_index('claim').loc[row.name].verdict == 'not'
 
 def test_judge_claim_needs_the_first_schedule():
     df = _records('cifar100', 'one_cycle', {'ce': 39.0, 'crt': 42.0, 'cbrs': 34.0})
