@@ -83,11 +83,11 @@ def _cpu_records(acc: dict, ds='cifar10'):
 def test_cpu_budget_grid_and_verdict():
     from lt_repro.csa import csa_cpu_grid, cpu_budget_table, cpu_budget_verdict, cpu_label
     g = csa_cpu_grid()
-    assert len(g) == 21 and {(c.dataset, c.rho, c.epochs, c.schedule) for c in g} == {('cifar10', 100, 20, 'one_cycle')}
+    assert len(g) == 27 and {(c.dataset, c.rho, c.epochs, c.schedule) for c in g} == {('cifar10', 100, 20, 'one_cycle')}
     assert {c.seed for c in g} == {0, 1, 2} and [c.params for c in g if c.method == 'csa'][0] == {'start_aug': 1, 'end_aug': 1}
-    assert sorted({cpu_label(c.method, c.params) for c in g}) == sorted(['CE', 'CB-RS', 'cRT', 'mixup', 'CSA', 'CSA + mixup', 'CSA use_context=False'])
+    assert sorted({cpu_label(c.method, c.params) for c in g}) == sorted(['CE', 'CB-RS', 'cRT', 'mixup', 'CSA', 'CSA + mixup', 'CSA use_context=False', 'CSA mask=linear', 'CSA lam=0.5'])
     assert [c.params for c in g if c.method == 'cbrs'][0] == {'epoch': 'dataset'}   # step-matched to CE
-    assert all(c.experiment == 'csa_cpu_ci' and c.epochs == 1 and c.n_max == 128 for c in csa_cpu_grid('ci'))
+    assert len(csa_cpu_grid('ci')) == 7 and all(c.experiment == 'csa_cpu_ci' and c.epochs == 1 and c.n_max == 128 for c in csa_cpu_grid('ci'))
     assert [c.params['epochs'] for c in csa_cpu_grid('ci') if c.method == 'crt'] == [1]
     v = lambda acc: cpu_budget_verdict(_cpu_records(acc)).iloc[0]
     r = v({'CE': 60.0, 'CSA': 65.0})
