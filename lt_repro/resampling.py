@@ -46,13 +46,13 @@ def resampling_cifar100_grid(scale='full') -> list[Config]:
 
 @register_grid('resampling_cifar100_cpu')
 def resampling_cifar100_cpu_grid(scale='full') -> list[Config]:
-    "A CPU-budget analogue of Table 1 and Figure 1 on CIFAR-100-LT rho=100: ResNet-32, 20 one-cycle epochs, CE / cRT / step-matched CB-RS, gamma 0.5 and 1, 3 seeds."
+    "A CPU-budget analogue of Table 1 and Figure 1 on CIFAR-100-LT rho=100: ResNet-32, 20 one-cycle epochs, CE / cRT / step-matched CB-RS, gamma 0.25 ... 1, 3 seeds."
     full = scale == 'full'
     base = dict(experiment='resampling_cifar100_cpu' if full else 'resampling_cifar100_cpu_ci', dataset='cifar100', rho=100,
                 batch_size=128, lr=0.2, mom=0.9, wd=2e-4, epochs=20 if full else 1, schedule='one_cycle')
     if not full: base.update(n_max=128, rho=32)   # the CI version: 128 … 4 images a class, one epoch
     methods = method_rows(('ce', {}), ('crt', {'epochs': 10 if full else 1, 'reinit': True, 'schedule': 'cosine'}), ('cbrs', {'epoch': 'dataset'}),
-                          *[('qpower', {'q': 1 - g}) for g in ((0.5, 1.0) if full else (1.0,))])   # Figure 1's sweep at its middle and end; CE is gamma = 0
+                          *[('qpower', {'q': 1 - g}) for g in (GAMMAS[1:] if full else (1.0,))])   # Figure 1's sweep; CE is gamma = 0
     return grid(base, (0, 1, 2) if full else (0,), methods)
 
 # %% ../nbs/10_resampling_study.ipynb #2c272f98

@@ -38,8 +38,8 @@ def test_cifar100_is_judged_on_its_own_schedule():
 
 def test_cpu_budget_rows():
     g = resampling_cifar100_cpu_grid()
-    assert len(g) == 15 and {c.schedule for c in g} == {'one_cycle'} and {c.seed for c in g} == {0, 1, 2}
-    assert sorted(c.params['q'] for c in g if c.method == 'qpower' and c.seed == 0) == [0.0, 0.5]   # gamma 1 and 0.5
+    assert len(g) == 21 and {c.schedule for c in g} == {'one_cycle'} and {c.seed for c in g} == {0, 1, 2}
+    assert sorted(c.params['q'] for c in g if c.method == 'qpower' and c.seed == 0) == [0.0, 0.25, 0.5, 0.75]   # gamma 1 ... 0.25
     assert {c.experiment for c in g} == {'resampling_cifar100_cpu'} and {c.epochs for c in g} == {20}
     assert [c.params for c in g if c.method == 'cbrs'][0] == {'epoch': 'dataset'}   # step-matched CB-RS
     ci = resampling_cifar100_cpu_grid('ci')
