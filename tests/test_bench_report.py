@@ -24,6 +24,8 @@ def test_targets_missed():
                    '8 concurrent / 1, runs per minute (×)'], 'met'] == 'no').all()
     two = gpu_bench_table(_bench(acc=(71.0, 72.0))).set_index('figure')   # above 70 but only 2 seeds: not met
     assert two.loc['final test accuracy (%)', 'met'] == 'no'
+    noref = gpu_bench_table(_bench().drop(columns='speedup')).set_index('figure').loc['speed-up over the reference (×)']   # no reference run: said so
+    assert (noref.ours, noref.reference, noref.met) == ('–', '', 'not measured')
 
 def test_no_gpu_records_and_plot():
     assert len(gpu_bench_table(pd.DataFrame())) == 0
