@@ -19,20 +19,31 @@ def _load_studies():
     for m in STUDIES: importlib.import_module(m)
 
 # %% auto #0
-__all__ = ['STUDIES', 'GPU_GRIDS', 'configs_from_args', 'stage_grids', 'summary_table', 'demo', 'main']
+__all__ = ['STUDIES', 'GPU_GRIDS', 'where', 'configs_from_args', 'stage_grids', 'summary_table', 'demo', 'main']
 
 # %% ../nbs/05_cli.ipynb #e567f61a
 _NUM = dict(rho=float, epochs=int, batch_size=int, lr=float, mom=float, wd=float, data_seed=int)
 
 def _split(v, typ=str): return [typ(x) for x in str(v).split(',') if x != '']
 
+def where(cfgs: list, conds: list) -> list:
+    "Keep the configs matching every `KEY=V1,V2` condition (a config field, e.g. `dataset=cifar10`, `rho=100`, `method=ce,crt`), in grid order."
+    for cond in conds:
+        k, eq, v = cond.partition('=')
+        if not eq or k not in Config.__dataclass_fields__: raise ValueError(f"--where {cond!r}: want KEY=VALUE[,VALUE] with KEY a config field ({', '.join(Config.__dataclass_fields__)})")
+        typ = _NUM.get(k, int if k == 'seed' else str)
+        vals = set(_split(v, typ))
+        cfgs = [c for c in cfgs if getattr(c, k) in vals]
+    return cfgs
+
 def configs_from_args(a) -> list:
     "The configs a `run` command asks for."
     seeds = _split(a.seeds, int)
     if a.grid:
         _load_studies()
-        cfgs = get_grid(a.grid, a.scale)
-        return [c for c in cfgs if c.seed in seeds] if a.seeds_given else cfgs
+        cfgs = [c for g in _split(a.grid) for c in get_grid(g, a.scale)]
+        if a.seeds_given: cfgs = [c for c in cfgs if c.seed in seeds]
+        return where(cfgs, a.where or [])
     if not a.experiment or not a.dataset: raise SystemExit("lt_repro run: give --grid NAME, or at least --experiment and --dataset")
     base, axes = {}, {}
     for k in ('experiment', 'dataset', 'method', 'schedule', 'model') + tuple(_NUM):
@@ -48,7 +59,8 @@ def _parser():
     p = argparse.ArgumentParser(prog='lt_repro', description='Long-tailed classification reproductions on fastai.')
     sub = p.add_subparsers(dest='cmd', required=True)
     r = sub.add_parser('run', help='run one config or a grid (configs x seeds); results go to results/<experiment>.jsonl')
-    r.add_argument('--grid'); r.add_argument('--scale', default='full', choices=['full', 'ci'])
+    r.add_argument('--grid', help='a registered grid, or several comma-separated (run in that order)'); r.add_argument('--scale', default='full', choices=['full', 'ci'])
+    r.add_argument('--where', action='append', metavar='KEY=V1,V2', help='with --grid: keep only configs whose field KEY is one of the values (repeatable), e.g. --where dataset=cifar10 --where rho=100')
     for k in ('experiment', 'dataset', 'method', 'schedule', 'model') + tuple(_NUM): r.add_argument('--' + k.replace('_', '-'), dest=k)
     r.add_argument('--params', help='method parameters as JSON, e.g. \'{"q": 0.5}\'')
     r.add_argument('--seeds', default=None, help='comma-separated training seeds (default 0,1,2)')
