@@ -9,14 +9,14 @@ import numpy as np, pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from .data import get_lt_dataset, LTDataset
 from .models import resnet32
-from .train import CIFAR_STATS, SCHEDULES, default_device, set_seed, accuracy_report, get_recipe, lt_learner, fit_lt, cpu_bf16
+from .train import CIFAR_STATS, SCHEDULES, default_device, set_seed, accuracy_report, get_recipe, lt_learner, fit_lt, cpu_bf16, compiled
 from fastai.callback.core import Callback
 from .experiments import Config, run_one, run_grid, Registry, device_name, git_commit, versions
 
 # %% auto #0
 __all__ = ['COST_METHODS', 'BENCH_FIELDS', 'BENCH_TARGETS', 'PILDataset', 'reference_train', 'ours_train',
-           'concurrent_throughput', 'EpochTimer', 'method_cost', 'precision_cost', 'record_bench', 'run_bench',
-           'gpu_bench_table', 'plot_bench']
+           'concurrent_throughput', 'EpochTimer', 'method_cost', 'precision_cost', 'compile_cost', 'record_bench',
+           'run_bench', 'gpu_bench_table', 'plot_bench']
 
 # %% ../nbs/90_benchmark.ipynb #34239335
 class PILDataset(torch.utils.data.Dataset):
@@ -115,6 +115,20 @@ def precision_cost(dataset='cifar10', epochs=3, n_train=None, seed=0) -> list[di
     for r in rows: r['x_fp32'] = r['s_per_epoch'] / rows[0]['s_per_epoch']
     return rows
 
+def compile_cost(dataset='cifar10', methods=(('ce', {}), ('csa', {'start_aug': 0, 'end_aug': 0, 'delta': 0.0})), mode='reduce-overhead',
+                 epochs=4, n_train=None, device=None, seed=0) -> list[dict]:
+    "Seconds per epoch of each method eager (compile 'off') and under `torch.compile(mode=mode)`, side by side (epoch 1, where compiling happens, not counted); a mode that fails is a row with its error."
+    rows = []
+    for m, p in methods:
+        for cm in (None, mode):
+            with compiled(cm):
+                try: r = method_cost(dataset, ((m, p),), epochs, n_train, device, seed)[0]; err = None
+                except Exception as e: r, err = dict(s_per_epoch=None, steps=None), f'{type(e).__name__}: {e}'[:500]
+            rows.append(dict(method=m, params=p, compile=cm or 'off', s_per_epoch=r['s_per_epoch'], steps=r['steps'], error=err))
+        eager, comp = rows[-2]['s_per_epoch'], rows[-1]['s_per_epoch']
+        rows[-1]['x_eager'] = comp / eager if eager and comp else None
+    return rows
+
 # %% ../nbs/90_benchmark.ipynb #6a839fd5
 BENCH_FIELDS = ('bench', 'device', 'commit', 'versions', 'finished_at')
 
@@ -136,6 +150,12 @@ def run_bench(what='cpu', root=None, epochs=200, seeds=(0, 1, 2), concurrency=(1
         rows = precision_cost('cifar10', n_train=2048)
         out.append(record_bench('precision_cost', root, dataset='cifar10', rho=100, n_train=2048, rows=rows))
         for r in rows: print(f"{r['precision']:5s} {r['s_per_epoch']:7.2f} s/epoch  x{r['x_fp32']:.2f} fp32")
+    if what == 'compile':   # eager vs torch.compile: CUDA graphs ('reduce-overhead') on a GPU; inductor's default on a CPU slice
+        gpu = torch.cuda.is_available()
+        rows = compile_cost('cifar10', mode='reduce-overhead' if gpu else 'default', n_train=None if gpu else 2048)
+        out.append(record_bench('compile_cost', root, dataset='cifar10', rho=100, n_train=None if gpu else 2048, rows=rows))
+        for r in rows: print(f"{r['method']:5s} {r['compile']:16s} " + (f"{r['s_per_epoch']:7.2f} s/epoch" if r['s_per_epoch'] else r['error']) +
+                             (f"  x{r['x_eager']:.2f} eager" if r.get('x_eager') else ''))
     if what in ('cpu', 'all'):
         r = ours_train('mnist', epochs=8, lr=0.1, schedule='cosine', wd=0.0, device='cpu')
         out.append(record_bench('cpu_lenet_mnist_lt_8ep', root, target_s=60, **{k: v for k, v in r.items() if k != 'config'}))

@@ -70,6 +70,7 @@ def _parser():
     r.add_argument('--list', action='store_true', help='only list the configs')
     r.add_argument('--cpu-bf16', action='store_true', help='on a CPU too, train the GPU way: bf16 autocast and channels_last (records say `precision`; ~2x faster for ResNet-32 on CPUs with bf16 instructions)')
     r.add_argument('--time-limit', type=float, default=None, help='seconds: start no run expected to end after this (the longest finished run is the estimate); for a GPU command with a wall-clock limit')
+    r.add_argument('--compile', default=None, choices=['default', 'reduce-overhead', 'max-autotune-no-cudagraphs'], help='torch.compile every model in this mode (records say `compile`); default: eager. Measure first: `bench --what compile`')
     r.add_argument('--fit-cache', action='store_true', help='share main fits between runs that train the same model first (CE/cRT, mixup/STG, BSCE/DiVE teacher); needs a committed tree')
     im = sub.add_parser('import', help='append records from another results folder (e.g. the GPU machine\'s $OUT), skipping recorded runs')
     im.add_argument('files', nargs='+'); im.add_argument('--results', default=None)
@@ -85,7 +86,7 @@ def _parser():
     rh.add_argument('--grid', default=','.join(GPU_GRIDS)); rh.add_argument('--jobs', type=int, default=1)
     rh.add_argument('--n-max', type=int, default=REHEARSAL_N_MAX, help='images of the largest class (rho is capped at n_max/4)'); rh.add_argument('--device', default=None)
     b = sub.add_parser('bench', help='speed benchmark; figures go to results/bench.jsonl')
-    b.add_argument('--what', default='cpu', choices=['cpu', 'gpu', 'all', 'methods', 'precision']); b.add_argument('--results', default=None)
+    b.add_argument('--what', default='cpu', choices=['cpu', 'gpu', 'all', 'methods', 'precision', 'compile']); b.add_argument('--results', default=None)
     b.add_argument('--seeds', default='0,1,2'); b.add_argument('--epochs', type=int, default=200)
     b.add_argument('--concurrency', default='1,4,8,16', help="concurrent-run counts to measure ('' to skip)")
     b.add_argument('--no-reference', action='store_true', help='skip the reference trainer (it takes ~7 min a run on an H100)')
@@ -144,8 +145,8 @@ def main(argv=None):
             for c in cfgs: print(json.dumps(c.to_dict()))
             return 0
         import contextlib
-        from lt_repro.train import cpu_bf16
-        with cpu_bf16() if a.cpu_bf16 else contextlib.nullcontext():
+        from lt_repro.train import cpu_bf16, compiled
+        with cpu_bf16() if a.cpu_bf16 else contextlib.nullcontext(), compiled(a.compile) if a.compile else contextlib.nullcontext():
             r = run_grid(cfgs, jobs=a.jobs, force=a.force, device=a.device, root=a.results, fit_cache=a.fit_cache, time_limit=a.time_limit)
         from fastai.torch_core import rank_distrib
         if rank_distrib() == 0: print(f"ran {r['ran']}, skipped {r['skipped']} (already recorded), failed {r['failed']}, not started {r['not_started']} (time limit)")

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from .data import LT_DATASETS, get_lt_dataset, _repo_root, cache_dir
 from .models import MODELS
-from .train import METHODS, SCHEDULES, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, cpu_bf16, precision
+from .train import METHODS, SCHEDULES, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, cpu_bf16, precision, compile_mode
 import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F401  (register their methods and grids; every method module is imported here, so workers know them)
 
 # %% auto #0
@@ -158,6 +158,7 @@ def run_one(cfg: Config, device=None, commit=None, fit_cache=None) -> dict:
     if 'extra' in rep: rec['extra'] = rep['extra']   # a method's own measurements (see `Recipe.reports`)
     if 'fit_cache' in rep: rec['fit_cache'] = rep['fit_cache']   # {key, hit}: was the main fit loaded from an identical run's?
     rec['precision'] = precision(dev)   # bf16 autocast + channels_last (CUDA, or a CPU inside `cpu_bf16`) or plain fp32
+    if (cm := compile_mode()): rec['compile'] = cm   # the torch.compile mode (`compiled`); absent: eager
     m = learn.model; h = m.heads[m.predict_head] if hasattr(m, 'heads') and m.predict_head in m.heads else None
     if isinstance(h, torch.nn.Linear):   # per-class L2 norms of the classifier used to predict (seed 002 Fig. 4, Kang et al.)
         rec['head_norms'] = [round(float(v), 4) for v in h.weight.detach().float().norm(dim=1)]

@@ -26,14 +26,14 @@ from .sampling import QPowerSampler, ClassAwareSampler, PairedBatchSampler
 from .models import get_model, LTModel
 
 # %% auto #0
-__all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'AUGS', 'SCHEDULES', 'METHODS', 'GRIDS', 'default_device',
-           'gpu_path', 'precision', 'cpu_bf16', 'set_seed', 'crop_flip', 'random_resized_crop', 'colour_jitter',
-           'center_crop', 'imagenet_aug', 'TensorDL', 'split_pair', 'make_order', 'lt_dls', 'PerClassAccuracy',
-           'shot_metrics', 'logits', 'predict', 'feature_module', 'features_of', 'accuracy_report', 'evaluate',
-           'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'init_distrib', 'GradAverage', 'sgd', 'BF16', 'lt_learner',
-           'fit_lt', 'crt', 'Recipe', 'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe',
-           'cbrs_recipe', 'qpower_recipe', 'mixup_fit_key', 'crt_recipe', 'mixup_recipe', 'train_lt', 'FitCache',
-           'use_fit_cache']
+__all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'AUGS', 'SCHEDULES', 'METHODS', 'GRIDS',
+           'default_device', 'gpu_path', 'precision', 'cpu_bf16', 'compile_mode', 'compiled', 'set_seed', 'crop_flip',
+           'random_resized_crop', 'colour_jitter', 'center_crop', 'imagenet_aug', 'TensorDL', 'split_pair',
+           'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics', 'logits', 'predict', 'feature_module',
+           'features_of', 'accuracy_report', 'evaluate', 'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'init_distrib',
+           'GradAverage', 'sgd', 'BF16', 'lt_learner', 'fit_lt', 'crt', 'Recipe', 'register_method', 'get_recipe',
+           'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe', 'mixup_fit_key', 'crt_recipe',
+           'mixup_recipe', 'train_lt', 'FitCache', 'use_fit_cache']
 
 # %% ../nbs/03_train.ipynb #89136a4f
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -57,15 +57,32 @@ def precision(device) -> str:
     return 'bf16' if gpu_path(device) else 'fp32'
 
 @contextlib.contextmanager
-def cpu_bf16(on=True):
-    "Inside this block the CPU trains the GPU way too: bf16 autocast and channels_last (worker processes started in it inherit the setting)."
-    old = os.environ.get('LT_REPRO_CPU_BF16')
-    if on: os.environ['LT_REPRO_CPU_BF16'] = '1'
-    else: os.environ.pop('LT_REPRO_CPU_BF16', None)
+def _env(name, value):
+    "Set (or, with None, unset) environment variable `name` inside the block; worker processes started in it inherit it."
+    old = os.environ.get(name)
+    if value is not None: os.environ[name] = value
+    else: os.environ.pop(name, None)
     try: yield
     finally:
-        if old is None: os.environ.pop('LT_REPRO_CPU_BF16', None)
-        else: os.environ['LT_REPRO_CPU_BF16'] = old
+        if old is None: os.environ.pop(name, None)
+        else: os.environ[name] = old
+
+def cpu_bf16(on=True):
+    "Inside this block the CPU trains the GPU way too: bf16 autocast and channels_last (worker processes started in it inherit the setting)."
+    return _env('LT_REPRO_CPU_BF16', '1' if on else None)
+
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune-no-cudagraphs', 'eager')
+
+def compile_mode() -> str | None:
+    "How `lt_learner` compiles its model: None (eager, the default), a `torch.compile` mode, or 'eager' (dynamo tracing only, for tests); env `LT_REPRO_COMPILE`."
+    m = os.environ.get('LT_REPRO_COMPILE') or None
+    if m is not None and m not in COMPILE_MODES: raise ValueError(f"LT_REPRO_COMPILE={m!r}: expected one of {COMPILE_MODES}")
+    return m
+
+def compiled(mode='reduce-overhead'):
+    "Inside this block models are compiled with `torch.compile(mode=mode)` ('reduce-overhead': CUDA graphs on a GPU); None: eager."
+    if mode is not None and mode not in COMPILE_MODES: raise ValueError(f"compile mode {mode!r}: expected one of {COMPILE_MODES}")
+    return _env('LT_REPRO_COMPILE', mode)
 
 def set_seed(seed: int):
     "Seed python, numpy and torch (all devices)."
@@ -428,6 +445,7 @@ def lt_learner(ds: LTDataset, model='default', sampler='uniform', bs=128, mom=0.
         model = get_model(DATA_DEFAULTS[ds.name]['model'] if model == 'default' else model, ds.num_classes, ds.x_train.shape[-1])
     model = model.to(dev)
     if gpu_path(dev): model = model.to(memory_format=torch.channels_last)
+    if (cm := compile_mode()): model.compile(**({'backend': 'eager'} if cm == 'eager' else {'mode': cm}))   # in place: same module, same state_dict keys
     cbs = list(cbs or []) + ([ValidateAtEnd()] if validate == 'end' else []) + ([GradAverage()] if num_distrib() > 1 else [])
     learn = Learner(dls, model, loss_func=loss_func or CrossEntropyLossFlat(), opt_func=sgd(mom, wd), metrics=shot_metrics(ds), cbs=cbs)
     if gpu_path(dev) and bf16: learn.add_cb(BF16())
@@ -565,7 +583,8 @@ class FitCache:
         ids = hashlib.sha1('\n'.join(map(str, ds.ids_train)).encode()).hexdigest()
         d = dict(fit=fit_key, data=[ds.name, float(ds.rho), ds.source.split(':')[0], ids, ds.num_classes], model=model if isinstance(model, str) else type(model).__name__,
                  arch=type(learn.model.body).__name__, epochs=epochs, lr=lr, schedule=schedule, bs=bs, mom=mom, wd=wd, seed=seed,
-                 device=learn.dls.train.device.type, precision=precision(learn.dls.train.device), torch=torch.__version__, commit=self.salt)
+                 device=learn.dls.train.device.type, precision=precision(learn.dls.train.device), torch=torch.__version__, commit=self.salt,
+                 **({'compile': cm} if (cm := compile_mode()) else {}))   # a compiled fit is not an eager one's (other kernels)
         return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
     @contextlib.contextmanager
     def lock(self, key):
