@@ -151,7 +151,7 @@ class TensorDL:
         if isinstance(x, np.ndarray): x = _to_nchw(x, device)
         if x.dtype != torch.uint8 or x.ndim != 4: raise ValueError(f"expected uint8 images (N,H,W,C), got {x.dtype} {tuple(x.shape)}")
         if x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3): x = x.permute(0, 3, 1, 2)
-        self.x, self.y = x.contiguous(), torch.as_tensor(np.asarray(y), dtype=torch.long)
+        self.x, self.y = x.contiguous(), (y if isinstance(y, torch.Tensor) else torch.as_tensor(np.asarray(y))).long()   # a tensor stays where it is (cRT's new() passes CUDA labels)
         if len(self.x) != len(self.y): raise ValueError(f"{len(self.x)} images but {len(self.y)} labels")
         self.bs, self.order, self.drop_last, self.aug, self.stats = bs, order, drop_last, aug, stats
         self.channels_last, self.seed, self.shard = channels_last, seed, tuple(shard)
