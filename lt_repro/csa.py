@@ -65,6 +65,13 @@ class CSA(Callback):
         self.stats = dict(fit=0, seen=0, augmented_steps=0, steps=0)
     def after_create(self):
         if self.bh not in self.learn.model.heads: self.learn.model.add_head(self.bh)
+    def ckpt_state(self) -> dict:
+        "What a snapshot needs to resume a fit exactly (`lt_repro.train.Snapshots`): the bank, both random streams, the counters."
+        return dict(bank=(self.bank.x, self.bank.m), rng=self.rng.bit_generator.state, g=self.g.get_state(), stats=dict(self.stats))
+    def load_ckpt_state(self, st, device):
+        x, m = st['bank']
+        self.bank.x, self.bank.m = (None, None) if x is None else (x.to(device), m.to(device))
+        self.rng.bit_generator.state = st['rng']; self.g.set_state(st['g']); self.stats.update(st['stats'])
     def before_fit(self):
         if self.bh not in self.model.heads:
             raise RuntimeError("CSA's balanced head is missing: pass CSA in the Learner's cbs (or call add_head before create_opt)")
@@ -115,7 +122,8 @@ class CSA(Callback):
 def csa_recipe(Z=4, **kw):
     "CSA (seed 001 §3): paired uniform + class-aware batches, the CSA callback, prediction with the balanced head."
     cb = CSA(**kw)   # its counters (contexts fitted / seen, augmented / all steps) go into the run's record as `extra.csa`
-    return Recipe({'name': 'paired', 'Z': Z}, [cb], predict_head='balanced', reports=[lambda learn, ds: {'csa': dict(cb.stats)}])
+    return Recipe({'name': 'paired', 'Z': Z}, [cb], predict_head='balanced', reports=[lambda learn, ds: {'csa': dict(cb.stats)}],
+                  resumable=True)   # `check_resume` below: a killed CSA fit goes on exactly from its snapshot
 
 # %% ../nbs/11_csa.ipynb #2da7e785
 def show_csa(csa: CSA, dl, n=6, lam=0.7, stats=None):

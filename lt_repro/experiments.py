@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from .data import LT_DATASETS, get_lt_dataset, _repo_root, cache_dir
 from .models import MODELS
-from .train import METHODS, SCHEDULES, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, cpu_bf16, precision, compile_mode
+from .train import METHODS, SCHEDULES, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, cpu_bf16, precision, compile_mode
 import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F401  (register their methods and grids; every method module is imported here, so workers know them)
 
 # %% auto #0
@@ -141,12 +141,12 @@ def _dataset(cfg: Config):
     if k not in _DS_CACHE: _DS_CACHE[k] = get_lt_dataset(cfg.dataset, cfg.rho, cfg.data_seed, n_max=cfg.n_max, classes=cfg.classes)
     return _DS_CACHE[k]
 
-def run_one(cfg: Config, device=None, commit=None, fit_cache=None) -> dict:
-    "Train one config (its seed included) and return its results record (accuracies in %); `fit_cache`: a folder of shared main fits."
+def run_one(cfg: Config, device=None, commit=None, fit_cache=None, snapshots=None) -> dict:
+    "Train one config (its seed included) and return its results record (accuracies in %); `fit_cache`: a folder of shared main fits; `snapshots`: (folder, every) to snapshot and resume long fits."
     t0 = time.time()
     ds = _dataset(cfg)
     commit = commit or git_commit()
-    with use_fit_cache(FitCache(fit_cache, commit) if fit_cache else None):
+    with use_fit_cache(FitCache(fit_cache, commit) if fit_cache else None), use_snapshots(Snapshots(snapshots[0], commit, snapshots[1]) if snapshots else None):
         rep, learn = train_lt(ds, cfg.method, cfg.params, cfg.model, cfg.epochs, cfg.lr, cfg.schedule, cfg.batch_size,
                               cfg.mom, cfg.wd, cfg.seed, device, cfg=cfg)
     dev = learn.dls.train.device
@@ -157,6 +157,7 @@ def run_one(cfg: Config, device=None, commit=None, fit_cache=None) -> dict:
                commit=commit, versions=versions(), finished_at=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
     if 'extra' in rep: rec['extra'] = rep['extra']   # a method's own measurements (see `Recipe.reports`)
     if 'fit_cache' in rep: rec['fit_cache'] = rep['fit_cache']   # {key, hit}: was the main fit loaded from an identical run's?
+    if 'resumed_from_epoch' in rep: rec['resumed_from_epoch'] = rep['resumed_from_epoch']   # went on from a snapshot; train_s/wall_s: this part only
     rec['precision'] = precision(dev)   # bf16 autocast + channels_last (CUDA, or a CPU inside `cpu_bf16`) or plain fp32
     if (cm := compile_mode()): rec['compile'] = cm   # the torch.compile mode (`compiled`); absent: eager
     m = learn.model; h = m.heads[m.predict_head] if hasattr(m, 'heads') and m.predict_head in m.heads else None
@@ -185,8 +186,8 @@ def method_rows(*methods) -> list[dict]:
 def _worker_init(threads):
     torch.set_num_threads(threads)
 
-def _run_safe(cfg_dict, device, commit=None, fit_cache=None):
-    try: return run_one(Config.from_dict(cfg_dict), device, commit, fit_cache), None
+def _run_safe(cfg_dict, device, commit=None, fit_cache=None, snapshots=None):
+    try: return run_one(Config.from_dict(cfg_dict), device, commit, fit_cache, snapshots), None
     except Exception: return None, traceback.format_exc()
 
 def _first_stages_first(todo: list) -> list:
@@ -198,8 +199,9 @@ def _first_stages_first(todo: list) -> list:
         (rest if g in seen else first).append(c); seen.add(g)
     return first + rest
 
-def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, progress=True, fit_cache=None, time_limit=None) -> dict:
-    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run that would end after it."
+def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, progress=True, fit_cache=None, time_limit=None,
+             snapshots=None, snapshot_every=10) -> dict:
+    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run that would end after it. `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them."
     t0 = time.time()
     rank, world = init_distrib()   # (0, 1) unless started by torchrun / accelerate launch with several processes
     if world > 1 and jobs > 1: raise ValueError("under a multi-process launcher every process is one GPU of one run: use jobs=1")
@@ -216,6 +218,9 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
         fit_cache = str(cache_dir().parent/'fits' if fit_cache is True else fit_cache)
         FitCache(fit_cache, commit)   # refuses an uncommitted tree now, not in every run
         todo = _first_stages_first(todo)
+    if snapshots:
+        Snapshots(snapshots, commit, snapshot_every)   # the same checks, now
+        snapshots = (str(snapshots), snapshot_every)
     if world > 1:   # every process must run the same list: rank 0's
         import torch.distributed as dist
         box = [([c.to_dict() for c in todo], skipped, commit)]; dist.broadcast_object_list(box, 0)
@@ -237,7 +242,7 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
         if pb is not None: pb.update(ran + len(failures))
     queue = list(todo)
     if jobs <= 1:
-        while queue and may_start(): c = queue.pop(0); finish(c, *_run_safe(c.to_dict(), device, commit, fit_cache))
+        while queue and may_start(): c = queue.pop(0); finish(c, *_run_safe(c.to_dict(), device, commit, fit_cache, snapshots))
     else:
         import concurrent.futures as cf, multiprocessing as mp
         threads = max(1, (os.cpu_count() or 1) // jobs) if (device or default_device().type) == 'cpu' else 2
@@ -245,7 +250,7 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
             futs = {}
             def submit():   # keep `jobs` runs in flight, while the time limit allows
                 while queue and len(futs) < jobs and may_start():
-                    c = queue.pop(0); futs[ex.submit(_run_safe, c.to_dict(), device, commit, fit_cache)] = c
+                    c = queue.pop(0); futs[ex.submit(_run_safe, c.to_dict(), device, commit, fit_cache, snapshots)] = c
             submit()
             while futs:
                 f = next(cf.as_completed(futs)); c = futs.pop(f)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_train.ipynb #804d8ddc
 from __future__ import annotations
-import math, time, random, contextlib, hashlib, json, os
+import math, time, random, contextlib, hashlib, json, os, io, pickle
 from pathlib import Path
 from dataclasses import dataclass, field
 from functools import partial
@@ -33,7 +33,8 @@ __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'A
            'features_of', 'accuracy_report', 'evaluate', 'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'init_distrib',
            'GradAverage', 'sgd', 'BF16', 'lt_learner', 'fit_lt', 'crt', 'Recipe', 'register_method', 'get_recipe',
            'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe', 'mixup_fit_key', 'crt_recipe',
-           'mixup_recipe', 'train_lt', 'FitCache', 'use_fit_cache']
+           'mixup_recipe', 'train_lt', 'rng_state', 'set_rng_state', 'FitCache', 'use_fit_cache', 'Snapshots',
+           'Snapshot', 'use_snapshots', 'check_resume']
 
 # %% ../nbs/03_train.ipynb #89136a4f
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -452,12 +453,12 @@ def lt_learner(ds: LTDataset, model='default', sampler='uniform', bs=128, mom=0.
     if quiet: learn.remove_cbs([c for c in learn.cbs if type(c).__name__ == 'ProgressCallback']); learn.logger = lambda *a, **k: None
     return learn
 
-def fit_lt(learn: Learner, epochs: int, lr: float, schedule='one_cycle', cbs=None):
-    "Train with `fit_one_cycle` (default; fastai cycles momentum 0.95→0.85→0.95 itself) or one of `SCHEDULES`."
+def fit_lt(learn: Learner, epochs: int, lr: float, schedule='one_cycle', cbs=None, start_epoch=0):
+    "Train with `fit_one_cycle` (default; fastai cycles momentum 0.95→0.85→0.95 itself) or one of `SCHEDULES`; `start_epoch`: skip the epochs a restored snapshot has done."
     if epochs < 1: raise ValueError(f"epochs must be >= 1, got {epochs}")
-    if schedule == 'one_cycle': learn.fit_one_cycle(epochs, lr, cbs=cbs)
+    if schedule == 'one_cycle': learn.fit_one_cycle(epochs, lr, cbs=cbs, start_epoch=start_epoch)
     elif schedule in SCHEDULES:
-        learn.fit(epochs, lr, cbs=[EpochSchedule(lr, SCHEDULES[schedule])] + list(cbs or []))
+        learn.fit(epochs, lr, cbs=[EpochSchedule(lr, SCHEDULES[schedule])] + list(cbs or []), start_epoch=start_epoch)
     else: raise ValueError(f"unknown schedule {schedule!r}; expected 'one_cycle' or one of {list(SCHEDULES)}")
     return learn
 
@@ -488,6 +489,7 @@ class Recipe:
     pre: list = field(default_factory=list)    # callables (learn, ds, cfg) -> None, run in order before fit
     reports: list = field(default_factory=list)  # callables (learn, ds) -> dict, measured on the final model
     fit_key: str | None = None   # recipes whose main fit trains the same model (same sampler, callbacks, loss) share a key
+    resumable: bool = False      # its main fit resumes exactly from a `Snapshots` snapshot (a test shows it); off by default
 
 METHODS: dict[str, Callable[..., Recipe]] = {}
 
@@ -518,13 +520,13 @@ def get_grid(name, scale='full') -> list:
 
 # %% ../nbs/03_train.ipynb #f0c6d73b
 @register_method('ce')
-def ce_recipe(): return Recipe('uniform', fit_key='ce')
+def ce_recipe(): return Recipe('uniform', fit_key='ce', resumable=True)
 
 @register_method('cbrs')
-def cbrs_recipe(Z=4, epoch='max'): return Recipe({'name': 'class_aware', 'Z': Z, 'epoch': epoch})
+def cbrs_recipe(Z=4, epoch='max'): return Recipe({'name': 'class_aware', 'Z': Z, 'epoch': epoch}, resumable=True)
 
 @register_method('qpower')
-def qpower_recipe(q=0.0, epoch='dataset'): return Recipe({'name': 'qpower', 'q': q, 'epoch': epoch})
+def qpower_recipe(q=0.0, epoch='dataset'): return Recipe({'name': 'qpower', 'q': q, 'epoch': epoch}, resumable=True)
 
 def mixup_fit_key(alpha) -> str:
     "The `fit_key` of a main fit that is mixup(`alpha`) training, CE when `alpha` is 0/None: one spelling for every recipe that shares it."
@@ -534,31 +536,36 @@ def mixup_fit_key(alpha) -> str:
 def crt_recipe(epochs=10, lr=None, schedule='cosine', reinit=True, mixup=None):
     def stage(learn, ds, cfg):
         crt(learn, ds, epochs, lr if lr is not None else cfg.lr, schedule, reinit, seed=cfg.seed)
-    return Recipe('uniform', [MixUp(mixup)] if mixup else [], post=[stage], fit_key=mixup_fit_key(mixup))
+    return Recipe('uniform', [MixUp(mixup)] if mixup else [], post=[stage], fit_key=mixup_fit_key(mixup), resumable=True)
 
 @register_method('mixup')
-def mixup_recipe(alpha=1.0): return Recipe('uniform', [MixUp(alpha)], fit_key=mixup_fit_key(alpha))
+def mixup_recipe(alpha=1.0): return Recipe('uniform', [MixUp(alpha)], fit_key=mixup_fit_key(alpha), resumable=True)
 
 # %% ../nbs/03_train.ipynb #27d184c1
 def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8, lr=0.1, schedule='one_cycle',
              bs=128, mom=0.9, wd=5e-4, seed=0, device=None, cfg=None):
-    "Train `method` on `ds` and evaluate the end-of-training model; returns (report dict, learner)."
+    "Train `method` on `ds` and evaluate the end-of-training model; returns (report dict, learner). Uses the `FitCache` and `Snapshots` in use, if any."
     r = get_recipe(method, params)
     learn = lt_learner(ds, model, r.sampler, bs, mom, wd, seed, device, cbs=r.cbs, loss_func=r.loss_func)
     cfg = cfg if cfg is not None else _Cfg(model, epochs, lr, schedule, bs, mom, wd, seed)
-    t = time.time()
+    t, resumed = time.time(), 0
     for stage in r.pre: stage(learn, ds, cfg)
     cache = _FIT_CACHE[0] if r.fit_key and num_distrib() <= 1 else None
     key = cache.key(ds, r.fit_key, learn, model, epochs, lr, schedule, bs, mom, wd, seed) if cache else None
     with (cache.lock(key) if cache else contextlib.nullcontext()):
         hit = cache is not None and cache.load(key, learn)
         if not hit:
-            fit_lt(learn, epochs, lr, schedule)
+            snaps = _SNAPSHOTS[0] if r.resumable and num_distrib() <= 1 else None
+            skey = snaps.key(ds, (r.fit_key if cache else None) or [method, params], learn, model, epochs, lr, schedule, bs, mom, wd, seed) if snaps else None
+            snap = Snapshot(snaps, skey) if snaps else None
+            fit_lt(learn, epochs, lr, schedule, cbs=[snap] if snap else None, start_epoch=snap.start if snap else 0)
+            if snap: snaps.clear(skey); resumed = snap.start
             if cache: cache.save(key, learn)
     for stage in r.post: stage(learn, ds, cfg)
     learn.model.predict_head = r.predict_head
     rep = evaluate(learn, ds); rep['train_s'] = time.time() - t
     if cache: rep['fit_cache'] = dict(key=key, hit=hit)
+    if resumed: rep['resumed_from_epoch'] = resumed   # train_s then counts only this process's part of the fit
     extra = {}
     for f in r.reports: extra.update(f(learn, ds))
     if extra: rep['extra'] = extra
@@ -571,6 +578,25 @@ class _Cfg:
 
 # %% ../nbs/03_train.ipynb #6ce8b20b
 _FIT_CACHE = [None]   # the FitCache in use (set by `use_fit_cache`), or None
+_SNAPSHOTS = [None]   # the Snapshots in use (set by `use_snapshots`), or None
+
+def rng_state(dl) -> dict:
+    "Every random stream a fit draws from: torch (and CUDA), numpy, python, and the loader's order and augmentation streams."
+    return dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(),
+                cuda=torch.cuda.get_rng_state() if dl.device.type == 'cuda' else None, dl_g=dl._g.get_state(), dl_ag=dl._ag.get_state())
+
+def set_rng_state(dl, r: dict):
+    "Restore what `rng_state` saved."
+    torch.set_rng_state(r['torch']); np.random.set_state(r['numpy']); random.setstate(r['python'])
+    if r['cuda'] is not None: torch.cuda.set_rng_state(r['cuda'])
+    dl._g.set_state(r['dl_g']); dl._ag.set_state(r['dl_ag'])
+
+def _atomic_save(obj, path):
+    "torch.save to a temporary file, then rename: a killed process never leaves half a file at `path`."
+    tmp = Path(path).with_name(f'{Path(path).name}.{os.getpid()}.tmp')
+    try: torch.save(obj, tmp); os.replace(tmp, path)
+    finally:
+        if tmp.exists(): tmp.unlink()
 
 class FitCache:
     "Main-fit results (model state and random states) keyed by everything that determines them; `salt` is the code's commit."
@@ -595,23 +621,13 @@ class FitCache:
             finally: fcntl.flock(f, fcntl.LOCK_UN)
     def save(self, key, learn):
         dl = learn.dls.train
-        state = dict(model={k: v.detach().cpu() for k, v in learn.model.state_dict().items()},
-                     rng=dict(torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(),
-                              cuda=torch.cuda.get_rng_state() if dl.device.type == 'cuda' else None,
-                              dl_g=dl._g.get_state(), dl_ag=dl._ag.get_state()))
-        tmp = self.root/f'{key}.{os.getpid()}.tmp'
-        try: torch.save(state, tmp); os.replace(tmp, self.root/f'{key}.pt')
-        finally:
-            if tmp.exists(): tmp.unlink()
+        _atomic_save(dict(model={k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, rng=rng_state(dl)), self.root/f'{key}.pt')
     def load(self, key, learn) -> bool:
         p = self.root/f'{key}.pt'
         if not p.exists(): return False
         st = torch.load(p, map_location='cpu', weights_only=False)
         learn.model.load_state_dict(st['model'])
-        r, dl = st['rng'], learn.dls.train
-        torch.set_rng_state(r['torch']); np.random.set_state(r['numpy']); random.setstate(r['python'])
-        if r['cuda'] is not None: torch.cuda.set_rng_state(r['cuda'])
-        dl._g.set_state(r['dl_g']); dl._ag.set_state(r['dl_ag'])
+        set_rng_state(learn.dls.train, st['rng'])
         return True
 
 @contextlib.contextmanager
@@ -620,3 +636,93 @@ def use_fit_cache(cache: FitCache | None):
     old = _FIT_CACHE[0]; _FIT_CACHE[0] = cache
     try: yield cache
     finally: _FIT_CACHE[0] = old
+
+# %% ../nbs/03_train.ipynb #snap0c01
+def _gen_restore(device, state):
+    g = torch.Generator(device=device); g.set_state(state); return g
+
+class _Pickler(pickle.Pickler):
+    "Pickles torch Generators by device and state (whatever torch's own support for pickling them)."
+    def reducer_override(self, obj):
+        return (_gen_restore, (str(obj.device), obj.get_state())) if isinstance(obj, torch.Generator) else NotImplemented
+
+def _dumps(obj) -> bytes:
+    f = io.BytesIO(); _Pickler(f).dump(obj); return f.getvalue()
+
+class Snapshots(FitCache):
+    "Mid-fit snapshots, every `every` epochs, keyed like `FitCache`; a fit started again resumes from the last one."
+    def __init__(self, root, salt: str, every=10):
+        if every < 1: raise ValueError(f"every must be >= 1 epoch, got {every}")
+        super().__init__(root, salt); self.every = every
+    def path(self, key) -> Path: return self.root/f'{key}.snap.pt'
+    def save(self, key, learn, epoch):
+        dl = learn.dls.train
+        _atomic_save(dict(epoch=epoch, model={k: v.detach().cpu() for k, v in learn.model.state_dict().items()},
+                          opt=learn.opt.state_dict(), rng=rng_state(dl), order=None if isinstance(dl.order, str) else _dumps(dl.order),
+                          cbs={type(c).__name__: c.ckpt_state() for c in learn.cbs if hasattr(c, 'ckpt_state')}), self.path(key))
+    def load(self, key) -> dict | None:
+        p = self.path(key)
+        return torch.load(p, map_location='cpu', weights_only=False) if p.exists() else None
+    def restore(self, st: dict, learn):
+        "Put a loaded snapshot into `learn` (at `before_fit`, after every other callback's own `before_fit`)."
+        dev = learn.dls.train.device
+        learn.model.load_state_dict(st['model'])
+        opt = st['opt']
+        if isinstance(opt['state'], list):   # fastai's own Optimizer: per-parameter state dicts, to the device here (torch's moves its own)
+            opt['state'] = [{k: v.to(dev) if isinstance(v, torch.Tensor) else v for k, v in s.items()} for s in opt['state']]
+        learn.opt.load_state_dict(opt)
+        if st['order'] is not None: learn.dls.train.order = pickle.loads(st['order'])
+        have = {type(c).__name__: c for c in learn.cbs if hasattr(c, 'load_ckpt_state')}
+        if set(have) != set(st['cbs']): raise RuntimeError(f"snapshot holds callback states {sorted(st['cbs'])}, the Learner has {sorted(have)}")
+        for n, s in st['cbs'].items(): have[n].load_ckpt_state(s, dev)
+        set_rng_state(learn.dls.train, st['rng'])
+    def clear(self, key): self.path(key).unlink(missing_ok=True)
+
+class Snapshot(Callback):
+    "Restore `snaps`'s snapshot `key` (if any) when the fit starts, and save one every `snaps.every` epochs; `start`: the epoch to go on from."
+    order = 95   # last: restores after the other callbacks' before_fit (CSA empties its bank there), saves after their after_epoch
+    def __init__(self, snaps: Snapshots, key):
+        self.snaps, self.key = snaps, key
+        self.state = snaps.load(key); self.start = self.state['epoch'] if self.state else 0
+    def before_fit(self):
+        if self.state is not None: self.snaps.restore(self.state, self.learn); self.state = None
+    def after_epoch(self):
+        e = self.epoch + 1   # epochs done; skipped (already done) epochs also reach after_epoch: never save for those
+        if self.epoch >= self.start and e % self.snaps.every == 0 and e < self.n_epoch: self.snaps.save(self.key, self.learn, e)
+
+@contextlib.contextmanager
+def use_snapshots(snaps: Snapshots | None):
+    "Within this block, `train_lt` snapshots (and resumes) the main fits of resumable recipes through `snaps` (None: off)."
+    old = _SNAPSHOTS[0]; _SNAPSHOTS[0] = snaps
+    try: yield snaps
+    finally: _SNAPSHOTS[0] = old
+
+# %% ../nbs/03_train.ipynb #snap0t01
+class _Kill(Callback):
+    "Stands in for a time limit: stop the fit (raise) after epoch `at`."
+    order = 99
+    def __init__(self, at): self.at = at
+    def after_epoch(self):
+        if self.epoch + 1 == self.at: raise RuntimeError(f'killed after epoch {self.at}')
+
+def check_resume(ds, method, params=None, epochs=4, at=2, every=1, **kw):
+    "Train `method` `epochs` epochs straight, then again killed after epoch `at` and resumed from its snapshot; assert both end with the same weights and accuracies (on a CPU: deterministic)."
+    kw = dict(dict(lr=0.05, schedule='one_cycle', mom=0.9, wd=5e-4, seed=0, device='cpu'), **kw)
+    if not get_recipe(method, params).resumable: raise ValueError(f"method {method!r} is not marked resumable")
+    ref, lref = train_lt(ds, method, params, epochs=epochs, **kw)
+    import tempfile
+    with tempfile.TemporaryDirectory() as d, use_snapshots(Snapshots(d, salt='check', every=every)):
+        builder = METHODS[method]
+        def with_kill(**p): r = builder(**p); r.cbs = list(r.cbs) + [_Kill(at)]; return r
+        METHODS[method] = with_kill
+        try: train_lt(ds, method, params, epochs=epochs, **kw); raise AssertionError('the fit was not killed')
+        except RuntimeError as e: assert 'killed' in str(e), e
+        finally: METHODS[method] = builder
+        assert len(list(Path(d).glob('*.snap.pt'))) == 1, 'no snapshot left by the killed fit'
+        rep, learn = train_lt(ds, method, params, epochs=epochs, **kw)
+        assert rep.get('resumed_from_epoch') == at, rep.get('resumed_from_epoch')
+        assert not list(Path(d).glob('*.snap.pt')), 'the snapshot outlived its fit'
+    for (k, a), b in zip(lref.model.state_dict().items(), learn.model.state_dict().values()):
+        if not torch.equal(a, b): raise AssertionError(f'{method}: {k} differs after resuming')
+    if rep['per_class_acc'] != ref['per_class_acc']: raise AssertionError(f"{method}: accuracies differ after resuming")
+    return rep
