@@ -151,3 +151,24 @@ def test_time_limit_starts_no_run_past_it(tmp_path):
     rest = run_grid(cfgs, root=tmp_path, device='cpu', jobs=2, progress=False, time_limit=600)
     assert (first['ran'], rest['ran'], rest['skipped'], rest['not_started']) == (1, 2, 1, 0)
     with pytest.raises(ValueError, match='time_limit'): run_grid(cfgs, root=tmp_path, device='cpu', progress=False, time_limit=0)
+
+
+def test_snapshot_resumes_in_a_worker_process(tmp_path, monkeypatch):
+    "A fit killed after epoch 2 of 3 leaves a snapshot; a 2-process grid resumes it in a spawned worker and ends exactly as a fit never stopped."
+    from lt_repro.train import METHODS, _Kill
+    monkeypatch.setenv('LT_REPRO_COMMIT', 'test-commit')   # spawned workers inherit it: the same snapshot keys
+    base = dict(experiment='snap', dataset='mnist', schedule='cosine', epochs=3, mom=0.9, wd=5e-4)
+    cfgs = grid(base, seeds=(0, 1), rows=method_rows(('cbrs', {'epoch': 'dataset'})))
+    run_grid(cfgs, root=tmp_path / 'plain', device='cpu', jobs=2, progress=False)   # workers run 1 thread each: so does the killed part
+    builder, threads = METHODS['cbrs'], torch.get_num_threads()
+    monkeypatch.setitem(METHODS, 'cbrs', lambda **p: (lambda r: (r.cbs.append(_Kill(2)), r)[1])(builder(**p)))
+    torch.set_num_threads(1)
+    try: killed = run_grid(cfgs[:1], root=tmp_path / 'snap', device='cpu', progress=False, snapshots=tmp_path / 's', snapshot_every=1)
+    finally: torch.set_num_threads(threads); monkeypatch.setitem(METHODS, 'cbrs', builder)
+    assert (killed['ran'], killed['failed']) == (0, 1) and len(list((tmp_path / 's').glob('*.snap.pt'))) == 1
+    r = run_grid(cfgs, root=tmp_path / 'snap', device='cpu', jobs=2, progress=False, snapshots=tmp_path / 's', snapshot_every=1)
+    assert r['ran'] == 2 and not list((tmp_path / 's').glob('*.snap.pt'))
+    a = {x['seed']: x for x in Registry('snap', tmp_path / 'plain').records()}
+    b = {x['seed']: x for x in Registry('snap', tmp_path / 'snap').records()}
+    assert b[0]['resumed_from_epoch'] == 2 and 'resumed_from_epoch' not in b[1]
+    for s in (0, 1): assert a[s]['per_class_acc'] == b[s]['per_class_acc'], s
