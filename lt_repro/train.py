@@ -631,11 +631,15 @@ class FitCache:
         return True
 
 @contextlib.contextmanager
+def _holding(slot: list, value):
+    "Within this block, the module-level switch `slot` holds `value`; the old one comes back after."
+    old = slot[0]; slot[0] = value
+    try: yield value
+    finally: slot[0] = old
+
 def use_fit_cache(cache: FitCache | None):
     "Within this block, `train_lt` shares main fits through `cache` (None: off)."
-    old = _FIT_CACHE[0]; _FIT_CACHE[0] = cache
-    try: yield cache
-    finally: _FIT_CACHE[0] = old
+    return _holding(_FIT_CACHE, cache)
 
 # %% ../nbs/03_train.ipynb #snap0c01
 def _gen_restore(device, state):
@@ -690,12 +694,9 @@ class Snapshot(Callback):
         e = self.epoch + 1   # epochs done; skipped (already done) epochs also reach after_epoch: never save for those
         if self.epoch >= self.start and e % self.snaps.every == 0 and e < self.n_epoch: self.snaps.save(self.key, self.learn, e)
 
-@contextlib.contextmanager
 def use_snapshots(snaps: Snapshots | None):
     "Within this block, `train_lt` snapshots (and resumes) the main fits of resumable recipes through `snaps` (None: off)."
-    old = _SNAPSHOTS[0]; _SNAPSHOTS[0] = snaps
-    try: yield snaps
-    finally: _SNAPSHOTS[0] = old
+    return _holding(_SNAPSHOTS, snaps)
 
 # %% ../nbs/03_train.ipynb #snap0t01
 class _Kill(Callback):
