@@ -33,8 +33,8 @@ __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'A
            'features_of', 'accuracy_report', 'evaluate', 'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'init_distrib',
            'GradAverage', 'sgd', 'BF16', 'lt_learner', 'fit_lt', 'crt', 'Recipe', 'register_method', 'get_recipe',
            'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe', 'mixup_fit_key', 'crt_recipe',
-           'mixup_recipe', 'train_lt', 'rng_state', 'set_rng_state', 'FitCache', 'use_fit_cache', 'Snapshots',
-           'Snapshot', 'use_snapshots', 'check_resume']
+           'mixup_recipe', 'train_lt', 'rng_state', 'set_rng_state', 'FitCache', 'use_fit_cache', 'code_hash',
+           'Snapshots', 'Snapshot', 'use_snapshots', 'check_resume']
 
 # %% ../nbs/03_train.ipynb #89136a4f
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -548,7 +548,7 @@ def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8,
     r = get_recipe(method, params)
     learn = lt_learner(ds, model, r.sampler, bs, mom, wd, seed, device, cbs=r.cbs, loss_func=r.loss_func)
     cfg = cfg if cfg is not None else _Cfg(model, epochs, lr, schedule, bs, mom, wd, seed)
-    t, resumed = time.time(), 0
+    t, resumed = time.time(), None
     for stage in r.pre: stage(learn, ds, cfg)
     cache = _FIT_CACHE[0] if r.fit_key and num_distrib() <= 1 else None
     key = cache.key(ds, r.fit_key, learn, model, epochs, lr, schedule, bs, mom, wd, seed) if cache else None
@@ -559,13 +559,13 @@ def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8,
             skey = snaps.key(ds, (r.fit_key if cache else None) or [method, params], learn, model, epochs, lr, schedule, bs, mom, wd, seed) if snaps else None
             snap = Snapshot(snaps, skey) if snaps else None
             fit_lt(learn, epochs, lr, schedule, cbs=[snap] if snap else None, start_epoch=snap.start if snap else 0)
-            if snap: snaps.clear(skey); resumed = snap.start
+            if snap: snaps.clear(skey); resumed = dict(epoch=snap.start, commit=snap.from_commit)
             if cache: cache.save(key, learn)
     for stage in r.post: stage(learn, ds, cfg)
     learn.model.predict_head = r.predict_head
     rep = evaluate(learn, ds); rep['train_s'] = time.time() - t
     if cache: rep['fit_cache'] = dict(key=key, hit=hit)
-    if resumed: rep['resumed_from_epoch'] = resumed   # train_s then counts only this process's part of the fit
+    if resumed and resumed['epoch']: rep['resumed_from'] = resumed   # {epoch, commit}; train_s then counts only this process's part of the fit
     extra = {}
     for f in r.reports: extra.update(f(learn, ds))
     if extra: rep['extra'] = extra
@@ -653,15 +653,23 @@ class _Pickler(pickle.Pickler):
 def _dumps(obj) -> bytes:
     f = io.BytesIO(); _Pickler(f).dump(obj); return f.getvalue()
 
+def code_hash() -> str:
+    "A hash of this package's source files: the code a fit runs, whatever the commit says about notebooks' prose, results or docs."
+    import lt_repro
+    h = hashlib.sha1()
+    for p in sorted(Path(lt_repro.__file__).parent.glob('*.py')): h.update(p.name.encode()); h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
 class Snapshots(FitCache):
-    "Mid-fit snapshots, every `every` epochs, keyed like `FitCache`; a fit started again resumes from the last one."
+    "Mid-fit snapshots, every `every` epochs, keyed like `FitCache` but by the package's code (`code_hash`), not the commit; a fit started again resumes from the last one."
     def __init__(self, root, salt: str, every=10):
         if every < 1: raise ValueError(f"every must be >= 1 epoch, got {every}")
-        super().__init__(root, salt); self.every = every
+        super().__init__(root, salt)   # refuses an uncommitted tree: records must name the commit
+        self.commit, self.salt, self.every = salt, code_hash(), every   # a later commit with the same lt_repro/ resumes
     def path(self, key) -> Path: return self.root/f'{key}.snap.pt'
     def save(self, key, learn, epoch):
         dl = learn.dls.train
-        _atomic_save(dict(epoch=epoch, model={k: v.detach().cpu() for k, v in learn.model.state_dict().items()},
+        _atomic_save(dict(epoch=epoch, commit=self.commit, model={k: v.detach().cpu() for k, v in learn.model.state_dict().items()},
                           opt=learn.opt.state_dict(), rng=rng_state(dl), order=None if isinstance(dl.order, str) else _dumps(dl.order),
                           cbs={type(c).__name__: c.ckpt_state() for c in learn.cbs if hasattr(c, 'ckpt_state')}), self.path(key))
     def load(self, key) -> dict | None:
@@ -688,6 +696,7 @@ class Snapshot(Callback):
     def __init__(self, snaps: Snapshots, key):
         self.snaps, self.key = snaps, key
         self.state = snaps.load(key); self.start = self.state['epoch'] if self.state else 0
+        self.from_commit = self.state['commit'] if self.state else None   # the commit that trained the first part
     def before_fit(self):
         if self.state is not None: self.snaps.restore(self.state, self.learn); self.state = None
     def after_epoch(self):
@@ -721,7 +730,7 @@ def check_resume(ds, method, params=None, epochs=4, at=2, every=1, **kw):
         finally: METHODS[method] = builder
         assert len(list(Path(d).glob('*.snap.pt'))) == 1, 'no snapshot left by the killed fit'
         rep, learn = train_lt(ds, method, params, epochs=epochs, **kw)
-        assert rep.get('resumed_from_epoch') == at, rep.get('resumed_from_epoch')
+        assert rep.get('resumed_from', {}).get('epoch') == at, rep.get('resumed_from')
         assert not list(Path(d).glob('*.snap.pt')), 'the snapshot outlived its fit'
     for (k, a), b in zip(lref.model.state_dict().items(), learn.model.state_dict().values()):
         if not torch.equal(a, b): raise AssertionError(f'{method}: {k} differs after resuming')

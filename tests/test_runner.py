@@ -154,7 +154,7 @@ def test_time_limit_starts_no_run_past_it(tmp_path):
 
 
 def test_snapshot_resumes_in_a_worker_process(tmp_path, monkeypatch):
-    "A fit killed after epoch 2 of 3 leaves a snapshot; a 2-process grid resumes it in a spawned worker and ends exactly as a fit never stopped."
+    "A fit killed after epoch 2 of 3 leaves a snapshot; a 2-process grid, at a later commit with the same code, resumes it in a spawned worker and ends exactly as a fit never stopped."
     from lt_repro.train import METHODS, _Kill
     monkeypatch.setenv('LT_REPRO_COMMIT', 'test-commit')   # spawned workers inherit it: the same snapshot keys
     base = dict(experiment='snap', dataset='mnist', schedule='cosine', epochs=3, mom=0.9, wd=5e-4)
@@ -166,9 +166,10 @@ def test_snapshot_resumes_in_a_worker_process(tmp_path, monkeypatch):
     try: killed = run_grid(cfgs[:1], root=tmp_path / 'snap', device='cpu', progress=False, snapshots=tmp_path / 's', snapshot_every=1)
     finally: torch.set_num_threads(threads); monkeypatch.setitem(METHODS, 'cbrs', builder)
     assert (killed['ran'], killed['failed']) == (0, 1) and len(list((tmp_path / 's').glob('*.snap.pt'))) == 1
+    monkeypatch.setenv('LT_REPRO_COMMIT', 'later-commit')   # a later commit with the same lt_repro/ code still resumes
     r = run_grid(cfgs, root=tmp_path / 'snap', device='cpu', jobs=2, progress=False, snapshots=tmp_path / 's', snapshot_every=1)
     assert r['ran'] == 2 and not list((tmp_path / 's').glob('*.snap.pt'))
     a = {x['seed']: x for x in Registry('snap', tmp_path / 'plain').records()}
     b = {x['seed']: x for x in Registry('snap', tmp_path / 'snap').records()}
-    assert b[0]['resumed_from_epoch'] == 2 and 'resumed_from_epoch' not in b[1]
+    assert b[0]['resumed_from'] == dict(epoch=2, commit='test-commit') and b[0]['commit'] == 'later-commit' and 'resumed_from' not in b[1]
     for s in (0, 1): assert a[s]['per_class_acc'] == b[s]['per_class_acc'], s
