@@ -16,9 +16,9 @@ from .train import METHODS, SCHEDULES, GRIDS, register_grid, get_grid, train_lt,
 import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F401  (register their methods and grids; every method module is imported here, so workers know them)
 
 # %% auto #0
-__all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'KEYS', 'METRICS', 'Config', 'git_commit', 'versions', 'device_name',
-           'results_dir', 'Registry', 'run_one', 'grid', 'method_rows', 'run_grid', 'rehearsal', 'rehearse',
-           'import_records', 'load_results', 'summarise', 'seed_gap', 'judge', 'pm']
+__all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'KEYS', 'METRICS', 'Config', 'config_hash', 'git_commit', 'versions',
+           'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows', 'recorded_elsewhere', 'run_grid',
+           'rehearsal', 'rehearse', 'import_records', 'load_results', 'summarise', 'seed_gap', 'judge', 'pm']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max')   # fields added after records existed: hashed only when set
@@ -74,11 +74,16 @@ class Config:
     @property
     def config_id(self) -> str:
         "Hash of every field but `seed`: runs of one config over several seeds share it."
-        d = self.to_dict(); d.pop('seed')
-        for k in _LATER_FIELDS:   # fields added later hash only when set, so earlier records keep their ids
-            if d[k] is None: d.pop(k)
-        return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
+        return config_hash(self.to_dict(), drop=('seed',))
     def with_seed(self, seed): return dataclasses.replace(self, seed=seed)
+
+def config_hash(d: dict, drop=('seed',)) -> str:
+    "`config_id`'s hash of a config (or record) dict's config fields, without the fields `drop`."
+    names = {f.name for f in dataclasses.fields(Config)}
+    d = {k: v for k, v in d.items() if k in names and k not in drop}
+    for k in _LATER_FIELDS:   # fields added later hash only when set, so earlier records keep their ids
+        if d.get(k, None) is None: d.pop(k, None)
+    return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 # %% ../nbs/04_experiments.ipynb #d0d9f828
 def git_commit() -> str:
@@ -190,6 +195,18 @@ def _run_safe(cfg_dict, device, commit=None, fit_cache=None, snapshots=None):
     try: return run_one(Config.from_dict(cfg_dict), device, commit, fit_cache, snapshots), None
     except Exception: return None, traceback.format_exc()
 
+def recorded_elsewhere(cfgs: list[Config], root=None) -> dict:
+    "Runs among `cfgs` already recorded, the same config and seed, under another experiment's name: {experiment: count}."
+    own, seen = {c.experiment for c in cfgs}, {}
+    for f in sorted(results_dir(root).glob('*.jsonl')):
+        if f.stem in own: continue
+        for r in Registry(f.stem, root).records():
+            if 'config_id' in r and 'dataset' in r and 'seed' in r: seen.setdefault((config_hash(r, ('seed', 'experiment')), r['seed']), f.stem)
+    out = {}
+    for c in cfgs:
+        if (e := seen.get((config_hash(c.to_dict(), ('seed', 'experiment')), c.seed))): out[e] = out.get(e, 0) + 1
+    return out
+
 def _first_stages_first(todo: list) -> list:
     "Reorder so that one config of each shared main fit (same `fit_key` and training settings) comes before the others."
     seen, first, rest = set(), [], []
@@ -214,6 +231,9 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
         if not force and (c.config_id, c.seed) in done[c.experiment]: skipped += 1
         else: todo.append(c)
     commit = git_commit()   # the code this grid runs: taken once, before any run imports or trains
+    if rank == 0 and (tw := recorded_elsewhere(todo, root)):   # the registry skips within an experiment only: say so before training twins
+        print(f"note: {sum(tw.values())} of the {len(todo)} runs to do are already recorded, same config and seed, under "
+              f"{', '.join(f'{e} ({n})' for e, n in tw.items())}; they run again (records are per experiment)", file=sys.stderr)
     if fit_cache:
         fit_cache = str(cache_dir().parent/'fits' if fit_cache is True else fit_cache)
         FitCache(fit_cache, commit)   # refuses an uncommitted tree now, not in every run
