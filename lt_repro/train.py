@@ -33,7 +33,7 @@ __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'A
            'features_of', 'accuracy_report', 'evaluate', 'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'init_distrib',
            'GradAverage', 'sgd', 'BF16', 'lt_learner', 'fit_lt', 'crt', 'Recipe', 'register_method', 'get_recipe',
            'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe', 'mixup_fit_key', 'crt_recipe',
-           'mixup_recipe', 'train_lt', 'rng_state', 'set_rng_state', 'FitCache', 'use_fit_cache', 'code_hash',
+           'mixup_recipe', 'train_lt', 'rng_state', 'set_rng_state', 'code_hash', 'FitCache', 'use_fit_cache',
            'Snapshots', 'Snapshot', 'use_snapshots', 'check_resume']
 
 # %% ../nbs/03_train.ipynb #89136a4f
@@ -553,7 +553,8 @@ def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8,
     cache = _FIT_CACHE[0] if r.fit_key and num_distrib() <= 1 else None
     key = cache.key(ds, r.fit_key, learn, model, epochs, lr, schedule, bs, mom, wd, seed) if cache else None
     with (cache.lock(key) if cache else contextlib.nullcontext()):
-        hit = cache is not None and cache.load(key, learn)
+        fit_commit = cache.load(key, learn) if cache is not None else None
+        hit = fit_commit is not None
         if not hit:
             snaps = _SNAPSHOTS[0] if r.resumable and num_distrib() <= 1 else None
             skey = snaps.key(ds, (r.fit_key if cache else None) or [method, params], learn, model, epochs, lr, schedule, bs, mom, wd, seed) if snaps else None
@@ -564,7 +565,7 @@ def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8,
     for stage in r.post: stage(learn, ds, cfg)
     learn.model.predict_head = r.predict_head
     rep = evaluate(learn, ds); rep['train_s'] = time.time() - t
-    if cache: rep['fit_cache'] = dict(key=key, hit=hit)
+    if cache: rep['fit_cache'] = dict(key=key, hit=hit, **({'commit': fit_commit} if hit else {}))   # a loaded fit names the commit that trained it
     if resumed and resumed['epoch']: rep['resumed_from'] = resumed   # {epoch, commit}; train_s then counts only this process's part of the fit
     extra = {}
     for f in r.reports: extra.update(f(learn, ds))
@@ -598,12 +599,19 @@ def _atomic_save(obj, path):
     finally:
         if tmp.exists(): tmp.unlink()
 
+def code_hash() -> str:
+    "A hash of this package's source files: the code a fit runs, whatever a commit changes in notebooks' prose, results or docs."
+    import lt_repro
+    h = hashlib.sha1()
+    for p in sorted(Path(lt_repro.__file__).parent.glob('*.py')): h.update(p.name.encode()); h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
 class FitCache:
-    "Main-fit results (model state and random states) keyed by everything that determines them; `salt` is the code's commit."
+    "Main-fit results (model state and random states) keyed by everything that determines them, the package's code (`code_hash`) included; `salt`: the commit, which records name."
     def __init__(self, root, salt: str):
         if not salt or salt == 'unknown' or salt.endswith('+dirty'):
-            raise ValueError(f"the fit cache is keyed by the commit of the code; got {salt!r}: commit first (or set LT_REPRO_COMMIT)")
-        self.root, self.salt = Path(root), salt
+            raise ValueError(f"shared fits are recorded with the commit of the code; got {salt!r}: commit first (or set LT_REPRO_COMMIT)")
+        self.root, self.commit, self.salt = Path(root), salt, code_hash()   # a later commit with the same lt_repro/ shares the fits
         self.root.mkdir(parents=True, exist_ok=True)
     def key(self, ds: LTDataset, fit_key, learn, model, epochs, lr, schedule, bs, mom, wd, seed) -> str:
         ids = hashlib.sha1('\n'.join(map(str, ds.ids_train)).encode()).hexdigest()
@@ -621,14 +629,15 @@ class FitCache:
             finally: fcntl.flock(f, fcntl.LOCK_UN)
     def save(self, key, learn):
         dl = learn.dls.train
-        _atomic_save(dict(model={k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, rng=rng_state(dl)), self.root/f'{key}.pt')
-    def load(self, key, learn) -> bool:
+        _atomic_save(dict(commit=self.commit, model={k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, rng=rng_state(dl)), self.root/f'{key}.pt')
+    def load(self, key, learn) -> str | None:
+        "Load fit `key` into `learn`; the commit that trained it, or None when there is none."
         p = self.root/f'{key}.pt'
-        if not p.exists(): return False
+        if not p.exists(): return None
         st = torch.load(p, map_location='cpu', weights_only=False)
         learn.model.load_state_dict(st['model'])
         set_rng_state(learn.dls.train, st['rng'])
-        return True
+        return st.get('commit', 'unknown')
 
 @contextlib.contextmanager
 def _holding(slot: list, value):
@@ -653,19 +662,11 @@ class _Pickler(pickle.Pickler):
 def _dumps(obj) -> bytes:
     f = io.BytesIO(); _Pickler(f).dump(obj); return f.getvalue()
 
-def code_hash() -> str:
-    "A hash of this package's source files: the code a fit runs, whatever the commit says about notebooks' prose, results or docs."
-    import lt_repro
-    h = hashlib.sha1()
-    for p in sorted(Path(lt_repro.__file__).parent.glob('*.py')): h.update(p.name.encode()); h.update(p.read_bytes())
-    return h.hexdigest()[:16]
-
 class Snapshots(FitCache):
-    "Mid-fit snapshots, every `every` epochs, keyed like `FitCache` but by the package's code (`code_hash`), not the commit; a fit started again resumes from the last one."
+    "Mid-fit snapshots, every `every` epochs, keyed like `FitCache` (by the package's code, not the commit); a fit started again resumes from the last one."
     def __init__(self, root, salt: str, every=10):
         if every < 1: raise ValueError(f"every must be >= 1 epoch, got {every}")
-        super().__init__(root, salt)   # refuses an uncommitted tree: records must name the commit
-        self.commit, self.salt, self.every = salt, code_hash(), every   # a later commit with the same lt_repro/ resumes
+        super().__init__(root, salt); self.every = every
     def path(self, key) -> Path: return self.root/f'{key}.snap.pt'
     def save(self, key, learn, epoch):
         dl = learn.dls.train

@@ -135,11 +135,16 @@ def test_fit_cache_shares_first_stages_and_changes_nothing(tmp_path, monkeypatch
     assert 'fit_cache' not in a['bsce']
     assert b['bsce']['fit_cache']['hit'] is False and b['mixup']['fit_cache']['hit'] is False
     assert b['crt']['fit_cache']['hit'] is True and b['crt']['fit_cache']['key'] == b['mixup']['fit_cache']['key']
-    assert b['dive']['extra']['teacher']['fit_cache'] == dict(key=b['bsce']['fit_cache']['key'], hit=True)
+    assert b['dive']['extra']['teacher']['fit_cache'] == dict(key=b['bsce']['fit_cache']['key'], hit=True, commit='test-commit')
     for m in a: assert a[m]['per_class_acc'] == b[m]['per_class_acc'], m     # sharing a fit changes no result
-    monkeypatch.setenv('LT_REPRO_COMMIT', 'another-commit')                 # other code: other keys, trained again
-    r2 = run_grid(cfgs[:1], root=tmp_path / 'third', device='cpu', progress=False, fit_cache=tmp_path / 'fits')
-    assert Registry('fc', tmp_path / 'third').records()[0]['fit_cache']['hit'] is False
+    monkeypatch.setenv('LT_REPRO_COMMIT', 'another-commit')                 # a later commit, the same lt_repro/ code: the fit is shared
+    run_grid(cfgs[:1], root=tmp_path / 'third', device='cpu', progress=False, fit_cache=tmp_path / 'fits')
+    third = Registry('fc', tmp_path / 'third').records()[0]
+    assert third['fit_cache']['hit'] is True and third['fit_cache']['commit'] == 'test-commit' and third['commit'] == 'another-commit'
+    import lt_repro.train as T
+    monkeypatch.setattr(T, 'code_hash', lambda: 'other-code')             # other code: other keys, trained again
+    run_grid(cfgs[:1], root=tmp_path / 'fourth', device='cpu', progress=False, fit_cache=tmp_path / 'fits')
+    assert Registry('fc', tmp_path / 'fourth').records()[0]['fit_cache']['hit'] is False
     with pytest.raises(ValueError, match='commit first'): FitCache(tmp_path, 'abc123+dirty')
 
 
