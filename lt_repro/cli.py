@@ -71,7 +71,7 @@ def _parser():
     r.add_argument('--cpu-bf16', action='store_true', help='on a CPU too, train the GPU way: bf16 autocast and channels_last (records say `precision`; ~2x faster for ResNet-32 on CPUs with bf16 instructions)')
     r.add_argument('--time-limit', type=float, default=None, help='seconds: start no run expected to end after this (the longest finished run is the estimate); for a GPU command with a wall-clock limit')
     r.add_argument('--compile', default=None, choices=['default', 'reduce-overhead', 'max-autotune-no-cudagraphs'], help='torch.compile every model in this mode (records say `compile`); default: eager. Measure first: `bench --what compile`')
-    r.add_argument('--snapshots', default=None, metavar='DIR', help='snapshot the main fit of resumable methods every --snapshot-every epochs into DIR, and resume a killed run from its last snapshot (the same commit only); needs a committed tree')
+    r.add_argument('--snapshots', default=None, metavar='DIR', help='snapshot the main fit of resumable methods every --snapshot-every epochs into DIR, and resume a killed run from its last snapshot (while lt_repro/ is unchanged); needs a committed tree')
     r.add_argument('--snapshot-every', type=int, default=10, metavar='EPOCHS')
     r.add_argument('--fit-cache', action='store_true', help='share main fits between runs that train the same model first (CE/cRT, mixup/STG, BSCE/DiVE teacher); needs a committed tree')
     im = sub.add_parser('import', help='append records from another results folder (e.g. the GPU machine\'s $OUT), skipping recorded runs')

@@ -200,7 +200,9 @@ def recorded_elsewhere(cfgs: list[Config], root=None) -> dict:
     own, seen = {c.experiment for c in cfgs}, {}
     for f in sorted(results_dir(root).glob('*.jsonl')):
         if f.stem in own: continue
-        for r in Registry(f.stem, root).records():
+        try: recs = Registry(f.stem, root).records()
+        except ValueError: continue   # a file that is not a results registry: not this note's business
+        for r in recs:
             if 'config_id' in r and 'dataset' in r and 'seed' in r: seen.setdefault((config_hash(r, ('seed', 'experiment')), r['seed']), f.stem)
     out = {}
     for c in cfgs:

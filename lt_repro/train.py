@@ -673,7 +673,8 @@ class Snapshots(FitCache):
         _atomic_save(dict(epoch=epoch, commit=self.commit, model={k: v.detach().cpu() for k, v in learn.model.state_dict().items()},
                           opt=learn.opt.state_dict(), rng=rng_state(dl), order=None if isinstance(dl.order, str) else _dumps(dl.order),
                           cbs={type(c).__name__: c.ckpt_state() for c in learn.cbs if hasattr(c, 'ckpt_state')}), self.path(key))
-    def load(self, key) -> dict | None:
+    def read(self, key) -> dict | None:
+        "The snapshot `key` (None: there is none); `restore` puts it into a Learner."
         p = self.path(key)
         return torch.load(p, map_location='cpu', weights_only=False) if p.exists() else None
     def restore(self, st: dict, learn):
@@ -696,7 +697,7 @@ class Snapshot(Callback):
     order = 95   # last: restores after the other callbacks' before_fit (CSA empties its bank there), saves after their after_epoch
     def __init__(self, snaps: Snapshots, key):
         self.snaps, self.key = snaps, key
-        self.state = snaps.load(key); self.start = self.state['epoch'] if self.state else 0
+        self.state = snaps.read(key); self.start = self.state['epoch'] if self.state else 0
         self.from_commit = self.state['commit'] if self.state else None   # the commit that trained the first part
     def before_fit(self):
         if self.state is not None: self.snaps.restore(self.state, self.learn); self.state = None
