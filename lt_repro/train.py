@@ -34,7 +34,7 @@ __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'A
            'GradAverage', 'sgd', 'BF16', 'lt_learner', 'fit_lt', 'crt', 'Recipe', 'register_method', 'get_recipe',
            'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe', 'mixup_fit_key', 'crt_recipe',
            'mixup_recipe', 'train_lt', 'rng_state', 'set_rng_state', 'code_hash', 'FitCache', 'use_fit_cache',
-           'Snapshots', 'Snapshot', 'use_snapshots', 'check_resume']
+           'Snapshots', 'Snapshot', 'use_snapshots', 'killed_after', 'check_resume']
 
 # %% ../nbs/03_train.ipynb #89136a4f
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -592,6 +592,10 @@ def set_rng_state(dl, r: dict):
     if r['cuda'] is not None: torch.cuda.set_rng_state(r['cuda'])
     dl._g.set_state(r['dl_g']); dl._ag.set_state(r['dl_ag'])
 
+def _cpu_state(model) -> dict:
+    "The model's state dict, detached, on the CPU (what a fit file or a snapshot stores)."
+    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
+
 def _atomic_save(obj, path):
     "torch.save to a temporary file, then rename: a killed process never leaves half a file at `path`."
     tmp = Path(path).with_name(f'{Path(path).name}.{os.getpid()}.tmp')
@@ -629,7 +633,7 @@ class FitCache:
             finally: fcntl.flock(f, fcntl.LOCK_UN)
     def save(self, key, learn):
         dl = learn.dls.train
-        _atomic_save(dict(commit=self.commit, model={k: v.detach().cpu() for k, v in learn.model.state_dict().items()}, rng=rng_state(dl)), self.root/f'{key}.pt')
+        _atomic_save(dict(commit=self.commit, model=_cpu_state(learn.model), rng=rng_state(dl)), self.root/f'{key}.pt')
     def load(self, key, learn) -> str | None:
         "Load fit `key` into `learn`; the commit that trained it, or None when there is none."
         p = self.root/f'{key}.pt'
@@ -670,7 +674,7 @@ class Snapshots(FitCache):
     def path(self, key) -> Path: return self.root/f'{key}.snap.pt'
     def save(self, key, learn, epoch):
         dl = learn.dls.train
-        _atomic_save(dict(epoch=epoch, commit=self.commit, model={k: v.detach().cpu() for k, v in learn.model.state_dict().items()},
+        _atomic_save(dict(epoch=epoch, commit=self.commit, model=_cpu_state(learn.model),
                           opt=learn.opt.state_dict(), rng=rng_state(dl), order=None if isinstance(dl.order, str) else _dumps(dl.order),
                           cbs={type(c).__name__: c.ckpt_state() for c in learn.cbs if hasattr(c, 'ckpt_state')}), self.path(key))
     def read(self, key) -> dict | None:
@@ -717,6 +721,15 @@ class _Kill(Callback):
     def after_epoch(self):
         if self.epoch + 1 == self.at: raise RuntimeError(f'killed after epoch {self.at}')
 
+@contextlib.contextmanager
+def killed_after(method, at):
+    "Within this block, every fit of `method` stops (raises) after epoch `at`, as a time limit would stop it: for tests of resuming."
+    builder = METHODS[method]
+    def with_kill(**p): r = builder(**p); r.cbs = list(r.cbs) + [_Kill(at)]; return r
+    METHODS[method] = with_kill
+    try: yield
+    finally: METHODS[method] = builder
+
 def check_resume(ds, method, params=None, epochs=4, at=2, every=1, **kw):
     "Train `method` `epochs` epochs straight, then again killed after epoch `at` and resumed from its snapshot; assert both end with the same weights and accuracies (on a CPU: deterministic)."
     kw = dict(dict(lr=0.05, schedule='one_cycle', mom=0.9, wd=5e-4, seed=0, device='cpu'), **kw)
@@ -724,12 +737,9 @@ def check_resume(ds, method, params=None, epochs=4, at=2, every=1, **kw):
     ref, lref = train_lt(ds, method, params, epochs=epochs, **kw)
     import tempfile
     with tempfile.TemporaryDirectory() as d, use_snapshots(Snapshots(d, salt='check', every=every)):
-        builder = METHODS[method]
-        def with_kill(**p): r = builder(**p); r.cbs = list(r.cbs) + [_Kill(at)]; return r
-        METHODS[method] = with_kill
-        try: train_lt(ds, method, params, epochs=epochs, **kw); raise AssertionError('the fit was not killed')
-        except RuntimeError as e: assert 'killed' in str(e), e
-        finally: METHODS[method] = builder
+        with killed_after(method, at):
+            try: train_lt(ds, method, params, epochs=epochs, **kw); raise AssertionError('the fit was not killed')
+            except RuntimeError as e: assert 'killed' in str(e), e
         assert len(list(Path(d).glob('*.snap.pt'))) == 1, 'no snapshot left by the killed fit'
         rep, learn = train_lt(ds, method, params, epochs=epochs, **kw)
         assert rep.get('resumed_from', {}).get('epoch') == at, rep.get('resumed_from')

@@ -160,16 +160,15 @@ def test_time_limit_starts_no_run_past_it(tmp_path):
 
 def test_snapshot_resumes_in_a_worker_process(tmp_path, monkeypatch):
     "A fit killed after epoch 2 of 3 leaves a snapshot; a 2-process grid, at a later commit with the same code, resumes it in a spawned worker and ends exactly as a fit never stopped."
-    from lt_repro.train import METHODS, _Kill
+    from lt_repro.train import killed_after
     monkeypatch.setenv('LT_REPRO_COMMIT', 'test-commit')   # spawned workers inherit it: the same snapshot keys
     base = dict(experiment='snap', dataset='mnist', schedule='cosine', epochs=3, mom=0.9, wd=5e-4)
     cfgs = grid(base, seeds=(0, 1), rows=method_rows(('cbrs', {'epoch': 'dataset'})))
     run_grid(cfgs, root=tmp_path / 'plain', device='cpu', jobs=2, progress=False)   # workers run 1 thread each: so does the killed part
-    builder, threads = METHODS['cbrs'], torch.get_num_threads()
-    monkeypatch.setitem(METHODS, 'cbrs', lambda **p: (lambda r: (r.cbs.append(_Kill(2)), r)[1])(builder(**p)))
-    torch.set_num_threads(1)
-    try: killed = run_grid(cfgs[:1], root=tmp_path / 'snap', device='cpu', progress=False, snapshots=tmp_path / 's', snapshot_every=1)
-    finally: torch.set_num_threads(threads); monkeypatch.setitem(METHODS, 'cbrs', builder)
+    threads = torch.get_num_threads(); torch.set_num_threads(1)
+    try:
+        with killed_after('cbrs', 2): killed = run_grid(cfgs[:1], root=tmp_path / 'snap', device='cpu', progress=False, snapshots=tmp_path / 's', snapshot_every=1)
+    finally: torch.set_num_threads(threads)
     assert (killed['ran'], killed['failed']) == (0, 1) and len(list((tmp_path / 's').glob('*.snap.pt'))) == 1
     monkeypatch.setenv('LT_REPRO_COMMIT', 'later-commit')   # a later commit with the same lt_repro/ code still resumes
     r = run_grid(cfgs, root=tmp_path / 'snap', device='cpu', jobs=2, progress=False, snapshots=tmp_path / 's', snapshot_every=1)
