@@ -176,7 +176,7 @@ def csa_ablation_grid(scale='full'):
 
 @register_grid('csa_cpu')
 def csa_cpu_grid(scale='full'):
-    "A CPU-budget analogue of Table 2's rho=100 column on CIFAR-10-LT, plus three ablations (no context, mask 1 - CAM, fixed lambda), then CE, CSA, cRT, no context and CB-RS on CIFAR-100-LT (our re-split): ResNet-32, 20 one-cycle epochs, 3 seeds."
+    "A CPU-budget analogue of Table 2's rho=100 column on CIFAR-10-LT, plus three ablations (no context, mask 1 - CAM, fixed lambda), then CE, CSA, cRT, no context, CB-RS and three bank ablations (delta 0.5 / 0.95, V = 4B) on CIFAR-100-LT (our re-split): ResNet-32, 20 one-cycle epochs, 3 seeds."
     from lt_repro.experiments import grid, method_rows
     full = scale == 'full'
     base = dict(CSA_BASE, experiment='csa_cpu' if full else 'csa_cpu_ci', dataset='cifar10', epochs=20 if full else 1, schedule='one_cycle')
@@ -192,7 +192,10 @@ def csa_cpu_grid(scale='full'):
                 *([('csa', dict(csa, mask='linear')), ('csa', dict(csa, lam=0.5))] if full else []))) + (
            # CIFAR-100-LT, where the paper's ablations live: the three rows that say which part carries the gain first, then the baselines
            grid(dict(base, dataset='cifar100'), (0, 1, 2), method_rows(('ce', {}), ('csa', csa), ('crt', {'epochs': 10, 'schedule': 'cosine'}),
-                ('csa', dict(csa, use_context=False)), ('cbrs', {'epoch': 'dataset'}))) if full else [])
+                ('csa', dict(csa, use_context=False)), ('cbrs', {'epoch': 'dataset'}),
+                # then the bank's two knobs of Tables 5-6 (paper: delta 0.5 -> 45.59, V = 4B -> 45.57 against 45.83; "not sensitive to delta"),
+                # and delta 0.95, where at this budget few images would pass
+                ('csa', dict(csa, delta=0.5)), ('csa', dict(csa, bank_size=512)), ('csa', dict(csa, delta=0.95)))) if full else [])
 
 # %% ../nbs/11_csa.ipynb #6aab6f99
 T2_ROWS = ['CE', 'CB-RS', 'cRT', 'mixup', 'CSA', 'CSA + mixup']
@@ -275,9 +278,9 @@ def context_share(df, dataset='cifar100', rho=100, schedule='csa'):
     return (m['CSA'] - m['CSA use_context=False']) / (m['CSA'] - m['CE'])
 
 # %% ../nbs/11_csa.ipynb #6c8c2116
-def cpu_label(method, params) -> str:
-    "`csa_label` without the CPU grid's scaled warm-up (`start_aug`, `end_aug`; CI's `delta`): its rows read as Table 2's and the ablations'."
-    return csa_label(method, {k: v for k, v in params.items() if k not in ('start_aug', 'end_aug', 'delta')})
+def cpu_label(method, params, drop=('start_aug', 'end_aug')) -> str:
+    "`csa_label` without the CPU grid's scaled warm-up (`start_aug`, `end_aug`): its rows read as Table 2's and the ablations'."
+    return csa_label(method, {k: v for k, v in params.items() if k not in drop})
 
 def cpu_budget_table(df, dataset='cifar10', rho=100) -> pd.DataFrame:
     "Rows of a CPU-budget grid (records with a `row` column): accuracy, many/medium/few (mean ± std over seeds), s/epoch, the paper's Table 2 beside."
