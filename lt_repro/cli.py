@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, sys, os, time, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore', message='.*torch.jit.script.*is deprecated')   # raised by a dependency's import, not ours
-from .experiments import Config, grid, run_grid, get_grid, GRIDS, load_results, summarise, pm, results_dir, rehearse, rehearsal, REHEARSAL_N_MAX
+from .experiments import Config, grid, run_grid, get_grid, GRIDS, load_results, summarise, pm, results_dir, rehearse, rehearsal, REHEARSAL_N_MAX, recorded
 
 # the study modules register their grids on import
 STUDIES = ('lt_repro.resampling',)
@@ -19,7 +19,7 @@ def _load_studies():
     for m in STUDIES: importlib.import_module(m)
 
 # %% auto #0
-__all__ = ['STUDIES', 'GPU_GRIDS', 'where', 'configs_from_args', 'stage_grids', 'summary_table', 'demo', 'main']
+__all__ = ['STUDIES', 'GPU_GRIDS', 'where', 'configs_from_args', 'stage_grids', 'summary_table', 'demo', 'list_summary', 'main']
 
 # %% ../nbs/05_cli.ipynb #e567f61a
 _NUM = dict(rho=float, epochs=int, batch_size=int, lr=float, mom=float, wd=float, data_seed=int)
@@ -67,7 +67,7 @@ def _parser():
     r.add_argument('--jobs', type=int, default=1, help='runs at once (processes); on one H200, 4 gave x2.5 the throughput of 1 and 8 hardly more (README)')
     r.add_argument('--device', default=None); r.add_argument('--force', action='store_true', help='re-run finished (config, seed)')
     r.add_argument('--results', default=None, help='results folder (default: results/ of the checkout, or $LT_REPRO_RESULTS)')
-    r.add_argument('--list', action='store_true', help='only list the configs')
+    r.add_argument('--list', action='store_true', help='only list the configs (JSON lines), and on stderr how many are recorded and which runs are left')
     r.add_argument('--cpu-bf16', action='store_true', help='on a CPU too, train the GPU way: bf16 autocast and channels_last (records say `precision`; ~2x faster for ResNet-32 on CPUs with bf16 instructions)')
     r.add_argument('--time-limit', type=float, default=None, help='seconds: start no run expected to end after this (the longest finished run is the estimate); for a GPU command with a wall-clock limit')
     r.add_argument('--compile', default=None, choices=['default', 'reduce-overhead', 'max-autotune-no-cudagraphs'], help='torch.compile every model in this mode (records say `compile`); default: eager. Measure first: `bench --what compile`')
@@ -137,14 +137,23 @@ def demo(out='demo_out', seeds=(0,), jobs=1, epochs=8, device=None) -> Path:
     return out
 
 # %% ../nbs/05_cli.ipynb #2e730726
+def list_summary(cfgs: list, rec: list) -> str:
+    "What `run --list` says on stderr: configs recorded / to run, and the runs left per (experiment, dataset, rho, schedule, method)."
+    from collections import Counter
+    left = Counter((c.experiment, c.dataset, c.rho, c.schedule, c.method + (' ' + json.dumps(c.params, sort_keys=True) if c.params else ''))
+                   for c, r in zip(cfgs, rec) if not r)
+    return '\n'.join([f"{len(cfgs)} configs: {sum(rec)} recorded, {len(cfgs) - sum(rec)} to run"] +
+                     [f"  {n} to run: {e} {d} rho={rho:g} {s} {m}" for (e, d, rho, s, m), n in left.items()])
+
 def main(argv=None):
     a = _parser().parse_args(argv)
     if a.cmd == 'run':
         a.seeds_given = a.seeds is not None
         a.seeds = a.seeds or '0,1,2'
         cfgs = configs_from_args(a)
-        if a.list:
+        if a.list:   # every config on stdout (JSON lines); on stderr, how many are recorded and what is left, by table cell
             for c in cfgs: print(json.dumps(c.to_dict()))
+            print(list_summary(cfgs, recorded(cfgs, a.results)), file=sys.stderr)
             return 0
         import contextlib
         from lt_repro.train import cpu_bf16, compiled

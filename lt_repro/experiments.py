@@ -17,8 +17,9 @@ import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F4
 
 # %% auto #0
 __all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'KEYS', 'METRICS', 'Config', 'config_hash', 'git_commit', 'versions',
-           'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows', 'recorded_elsewhere', 'run_grid',
-           'rehearsal', 'rehearse', 'import_records', 'load_results', 'summarise', 'seed_gap', 'judge', 'pm']
+           'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows', 'recorded', 'recorded_elsewhere',
+           'run_grid', 'rehearsal', 'rehearse', 'import_records', 'load_results', 'summarise', 'seed_gap', 'judge',
+           'pm']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max')   # fields added after records existed: hashed only when set
@@ -195,6 +196,13 @@ def _run_safe(cfg_dict, device, commit=None, fit_cache=None, snapshots=None):
     try: return run_one(Config.from_dict(cfg_dict), device, commit, fit_cache, snapshots), None
     except Exception: return None, traceback.format_exc()
 
+def recorded(cfgs: list[Config], root=None) -> list[bool]:
+    "For each config, whether its (config, seed) is already in its own experiment's registry (what `run_grid` skips)."
+    done = {}
+    for c in cfgs:
+        if c.experiment not in done: done[c.experiment] = Registry(c.experiment, root).done()
+    return [(c.config_id, c.seed) in done[c.experiment] for c in cfgs]
+
 def recorded_elsewhere(cfgs: list[Config], root=None) -> dict:
     "Runs among `cfgs` already recorded, the same config and seed, under another experiment's name: {experiment: count}."
     own, seen = {c.experiment for c in cfgs}, {}
@@ -226,12 +234,8 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
     if world > 1 and jobs > 1: raise ValueError("under a multi-process launcher every process is one GPU of one run: use jobs=1")
     if time_limit is not None and (world > 1 or not time_limit > 0):
         raise ValueError(f"time_limit must be > 0 seconds and needs a single process (ranks could disagree on when to stop), got {time_limit} with {world} processes")
-    todo, skipped = [], 0
-    done = {}
-    for c in cfgs:
-        if c.experiment not in done: done[c.experiment] = Registry(c.experiment, root).done()
-        if not force and (c.config_id, c.seed) in done[c.experiment]: skipped += 1
-        else: todo.append(c)
+    todo = cfgs if force else [c for c, r in zip(cfgs, recorded(cfgs, root)) if not r]
+    skipped = len(cfgs) - len(todo)
     commit = git_commit()   # the code this grid runs: taken once, before any run imports or trains
     if rank == 0 and (tw := recorded_elsewhere(todo, root)):   # the registry skips within an experiment only: say so before training twins
         print(f"note: {sum(tw.values())} of the {len(todo)} runs to do are already recorded, same config and seed, under "
