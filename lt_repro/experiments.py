@@ -163,7 +163,7 @@ def run_one(cfg: Config, device=None, commit=None, fit_cache=None, snapshots=Non
                commit=commit, versions=versions(), finished_at=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
     if 'extra' in rep: rec['extra'] = rep['extra']   # a method's own measurements (see `Recipe.reports`)
     if 'fit_cache' in rep: rec['fit_cache'] = rep['fit_cache']   # {key, hit}: was the main fit loaded from an identical run's?
-    if 'resumed_from' in rep: rec['resumed_from'] = rep['resumed_from']   # {epoch, commit}: went on from a snapshot; train_s/wall_s: this part only
+    if 'resumed_from' in rep: rec['resumed_from'] = rep['resumed_from']   # {epoch, commit, train_s}: went on from a snapshot; train_s counts every part, wall_s this one
     rec['precision'] = precision(dev)   # bf16 autocast + channels_last (CUDA, or a CPU inside `cpu_bf16`) or plain fp32
     if (cm := compile_mode()): rec['compile'] = cm   # the torch.compile mode (`compiled`); absent: eager
     m = learn.model; h = m.heads[m.predict_head] if hasattr(m, 'heads') and m.predict_head in m.heads else None

@@ -560,13 +560,13 @@ def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8,
             skey = snaps.key(ds, (r.fit_key if cache else None) or [method, params], learn, model, epochs, lr, schedule, bs, mom, wd, seed) if snaps else None
             snap = Snapshot(snaps, skey) if snaps else None
             fit_lt(learn, epochs, lr, schedule, cbs=[snap] if snap else None, start_epoch=snap.start if snap else 0)
-            if snap: snaps.clear(skey); resumed = dict(epoch=snap.start, commit=snap.from_commit)
+            if snap: snaps.clear(skey); resumed = dict(epoch=snap.start, commit=snap.from_commit, train_s=round(snap.before_s, 2))
             if cache: cache.save(key, learn)
     for stage in r.post: stage(learn, ds, cfg)
     learn.model.predict_head = r.predict_head
-    rep = evaluate(learn, ds); rep['train_s'] = time.time() - t
+    rep = evaluate(learn, ds); rep['train_s'] = time.time() - t + (resumed['train_s'] if resumed else 0.0)
     if cache: rep['fit_cache'] = dict(key=key, hit=hit, **({'commit': fit_commit} if hit else {}))   # a loaded fit names the commit that trained it
-    if resumed and resumed['epoch']: rep['resumed_from'] = resumed   # {epoch, commit}; train_s then counts only this process's part of the fit
+    if resumed and resumed['epoch']: rep['resumed_from'] = resumed   # {epoch, commit, train_s of the earlier parts}: train_s counts every part
     extra = {}
     for f in r.reports: extra.update(f(learn, ds))
     if extra: rep['extra'] = extra
@@ -672,9 +672,9 @@ class Snapshots(FitCache):
         if every < 1: raise ValueError(f"every must be >= 1 epoch, got {every}")
         super().__init__(root, salt); self.every = every
     def path(self, key) -> Path: return self.root/f'{key}.snap.pt'
-    def save(self, key, learn, epoch):
+    def save(self, key, learn, epoch, train_s=0.0):
         dl = learn.dls.train
-        _atomic_save(dict(epoch=epoch, commit=self.commit, model=_cpu_state(learn.model),
+        _atomic_save(dict(epoch=epoch, commit=self.commit, train_s=train_s, model=_cpu_state(learn.model),
                           opt=learn.opt.state_dict(), rng=rng_state(dl), order=None if isinstance(dl.order, str) else _dumps(dl.order),
                           cbs={type(c).__name__: c.ckpt_state() for c in learn.cbs if hasattr(c, 'ckpt_state')}), self.path(key))
     def read(self, key) -> dict | None:
@@ -703,11 +703,14 @@ class Snapshot(Callback):
         self.snaps, self.key = snaps, key
         self.state = snaps.read(key); self.start = self.state['epoch'] if self.state else 0
         self.from_commit = self.state['commit'] if self.state else None   # the commit that trained the first part
+        self.before_s = self.state.get('train_s', 0.0) if self.state else 0.0   # fit time of the earlier parts, up to the snapshot
     def before_fit(self):
+        self.t0 = time.time()
         if self.state is not None: self.snaps.restore(self.state, self.learn); self.state = None
     def after_epoch(self):
         e = self.epoch + 1   # epochs done; skipped (already done) epochs also reach after_epoch: never save for those
-        if self.epoch >= self.start and e % self.snaps.every == 0 and e < self.n_epoch: self.snaps.save(self.key, self.learn, e)
+        if self.epoch >= self.start and e % self.snaps.every == 0 and e < self.n_epoch:
+            self.snaps.save(self.key, self.learn, e, train_s=self.before_s + time.time() - self.t0)
 
 def use_snapshots(snaps: Snapshots | None):
     "Within this block, `train_lt` snapshots (and resumes) the main fits of resumable recipes through `snaps` (None: off)."
@@ -743,6 +746,7 @@ def check_resume(ds, method, params=None, epochs=4, at=2, every=1, **kw):
         assert len(list(Path(d).glob('*.snap.pt'))) == 1, 'no snapshot left by the killed fit'
         rep, learn = train_lt(ds, method, params, epochs=epochs, **kw)
         assert rep.get('resumed_from', {}).get('epoch') == at, rep.get('resumed_from')
+        assert 0 < rep['resumed_from']['train_s'] < rep['train_s'], (rep['resumed_from'], rep['train_s'])   # train_s counts both parts
         assert not list(Path(d).glob('*.snap.pt')), 'the snapshot outlived its fit'
     for (k, a), b in zip(lref.model.state_dict().items(), learn.model.state_dict().values()):
         if not torch.equal(a, b): raise AssertionError(f'{method}: {k} differs after resuming')

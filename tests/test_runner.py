@@ -175,5 +175,7 @@ def test_snapshot_resumes_in_a_worker_process(tmp_path, monkeypatch):
     assert r['ran'] == 2 and not list((tmp_path / 's').glob('*.snap.pt'))
     a = {x['seed']: x for x in Registry('snap', tmp_path / 'plain').records()}
     b = {x['seed']: x for x in Registry('snap', tmp_path / 'snap').records()}
-    assert b[0]['resumed_from'] == dict(epoch=2, commit='test-commit') and b[0]['commit'] == 'later-commit' and 'resumed_from' not in b[1]
+    rf = b[0]['resumed_from']
+    assert (rf['epoch'], rf['commit']) == (2, 'test-commit') and b[0]['commit'] == 'later-commit' and 'resumed_from' not in b[1]
+    assert 0 < rf['train_s'] < b[0]['train_s']   # the first part's fit time, counted in the record's train_s
     for s in (0, 1): assert a[s]['per_class_acc'] == b[s]['per_class_acc'], s
