@@ -73,7 +73,7 @@ def _parser():
     r.add_argument('--compile', default=None, choices=['default', 'reduce-overhead', 'max-autotune-no-cudagraphs'], help='torch.compile every model in this mode (records say `compile`); default: eager. Measure first: `bench --what compile`')
     r.add_argument('--snapshots', default=None, metavar='DIR', help='snapshot the main fit of resumable methods every --snapshot-every epochs into DIR, and resume a killed run from its last snapshot (while lt_repro/ is unchanged); needs a committed tree')
     r.add_argument('--snapshot-every', type=int, default=10, metavar='EPOCHS')
-    r.add_argument('--fit-cache', action='store_true', help='share main fits between runs that train the same model first (CE/cRT, mixup/STG, BSCE/DiVE teacher); needs a committed tree')
+    r.add_argument('--fit-cache', nargs='?', const=True, default=None, metavar='DIR', help='share main fits between runs that train the same model first (CE/cRT, mixup/STG, BSCE/DiVE teacher), in DIR (default: ~/.cache/lt_repro/fits); needs a committed tree')
     im = sub.add_parser('import', help='append records from another results folder (e.g. the GPU machine\'s $OUT), skipping recorded runs')
     im.add_argument('files', nargs='+'); im.add_argument('--results', default=None)
     s = sub.add_parser('summary', help='mean ± std per config'); s.add_argument('experiment', nargs='?'); s.add_argument('--results', default=None)
