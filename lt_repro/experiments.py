@@ -18,8 +18,8 @@ import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F4
 # %% auto #0
 __all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'KEYS', 'METRICS', 'Config', 'config_hash', 'git_commit', 'versions',
            'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows', 'recorded', 'recorded_elsewhere',
-           'run_grid', 'rehearsal', 'rehearse', 'import_records', 'load_results', 'summarise', 'seed_gap', 'judge',
-           'pm']
+           'run_grid', 'rehearsal', 'rehearse', 'import_records', 'load_results', 'summarise', 'seed_gap', 'paired_gap',
+           'judge', 'pm']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max')   # fields added after records existed: hashed only when set
@@ -360,6 +360,13 @@ def seed_gap(a, b):
     a, b = pd.Series(a, dtype=float).dropna(), pd.Series(b, dtype=float).dropna()
     if len(a) < 2 or len(b) < 2: return None
     return float(a.mean() - b.mean()), float(np.hypot(a.std(), b.std()))
+
+def paired_gap(a: pd.Series, b: pd.Series):
+    "(mean, std, n) of a − b over the seeds both have (Series indexed by seed): the same seed means the same initial weights and sampler streams, so a paired gap is tighter than `seed_gap`; None with fewer than 2 shared seeds."
+    s = sorted(set(a.dropna().index) & set(b.dropna().index))
+    if len(s) < 2: return None
+    d = a.loc[s].astype(float) - b.loc[s].astype(float)
+    return float(d.mean()), float(d.std()), len(s)
 
 def judge(gaps) -> str:
     "The verdict on claims 'a beats b' from their `seed_gap`s: reproduced (every gap beyond its combined std), partly (every gap positive), not; 'not run' if any is missing."

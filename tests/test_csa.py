@@ -109,3 +109,21 @@ def test_cpu_budget_grid_and_verdict():
     assert t.loc['CSA', 'augmented steps'] == '90%' and t.loc['CSA', 'contexts fitted'] == '30%'
     assert t.loc['CE', 'paper (Table 2, 200 ep.)'] == 70.4 and t.loc['CSA', 'acc'] == '65.0 ± 1.0'
     assert (t.loc['CE', 's/epoch'], t.loc['CSA', 's/epoch']) == (5.0, 10.0)
+
+
+def test_paired_table_pairs_by_seed():
+    import pandas as pd
+    from lt_repro.csa import paired_table, ablation_table
+    off = {'CSA': [0, 0, 0], 'CSA bank_size=512': [-0.5, -0.5, -0.5], 'CSA delta=0.5': [1.0, -1.0, 0.0]}
+    recs = [dict(row=lab, dataset='cifar100', rho=100, schedule='one_cycle', seed=s, acc=30 + 5 * s + o[s], acc_many=50.0 - o[s], acc_medium=40.0,
+                 acc_few=20.0 + 2 * o[s]) for lab, o in off.items() for s in (0, 1, 2)]
+    recs.append(dict(recs[3], seed=7, acc=0.0))   # a seed CSA lacks: left out of the pairs
+    df = pd.DataFrame(recs)
+    t = paired_table(df, 'CSA', None, 'cifar100', 100, 'one_cycle').set_index('variant')
+    assert list(t.index) == ['CSA delta=0.5', 'CSA bank_size=512']   # ABLATIONS' order
+    b = t.loc['CSA bank_size=512']
+    assert (b['all'], b['many'], b['medium'], b['few'], b['seeds'], b['every seed']) == ('-0.5 ± 0.0', '0.5 ± 0.0', '0.0 ± 0.0', '-1.0 ± 0.0', 3, 'lower')
+    assert t.loc['CSA delta=0.5', 'every seed'] == 'mixed' and t.loc['CSA delta=0.5', 'all'] == '0.0 ± 1.0'
+    # unpaired, the same -0.5 drowns in the seed-to-seed spread of 5 points
+    assert ablation_table(df[df.seed != 7], 'cifar100', 100, 'one_cycle').set_index('variant').loc['CSA bank_size=512', 'effect'] == 'within noise'
+    assert not len(paired_table(df, 'CE', None, 'cifar100', 100, 'one_cycle'))   # no reference rows: nothing to pair
