@@ -12,10 +12,10 @@ from .models import grad_cam, LTModel
 from .train import Recipe, register_method, split_pair
 
 # %% auto #0
-__all__ = ['CSA_BASE', 'TABLE2_METHODS', 'PAPER_T2', 'T2_ROWS', 'ABLATIONS', 'PAPER_ABLATION', 'CPU_PAIRS', 'background_mask',
-           'ContextBank', 'mix_context', 'CSA', 'csa_recipe', 'show_csa', 'csa_table2_grid', 'csa_ablation_grid',
-           'csa_cpu_grid', 'csa_label', 'table2', 'table2_verdict', 'plot_shots', 'ablation_table', 'paired_table',
-           'context_share', 'cpu_label', 'cpu_budget_table', 'cpu_budget_verdict']
+__all__ = ['CSA_BASE', 'TABLE2_METHODS', 'PAPER_T2', 'T2_ROWS', 'ABLATIONS', 'PAPER_ABLATION', 'PAPER_T4', 'CPU_PAIRS',
+           'background_mask', 'ContextBank', 'mix_context', 'CSA', 'csa_recipe', 'show_csa', 'csa_table2_grid',
+           'csa_ablation_grid', 'csa_cpu_grid', 'csa_label', 'table2', 'table2_verdict', 'plot_shots', 'ablation_table',
+           'paired_table', 'context_share', 'cpu_label', 'cpu_budget_table', 'cpu_budget_verdict']
 
 # %% ../nbs/11_csa.ipynb #08e807b7
 def background_mask(model: LTModel, x, y, head='main', mask='squared'):
@@ -256,6 +256,7 @@ ABLATIONS = {'CSA delta=0.5': 'δ 0.8 → 0.5 (more, less well-fitted contexts)'
 
 PAPER_ABLATION = {'CSA': (45.8, 'Table 4'), 'CSA use_context=False': (41.2, 'Table 4, "w/o Q"'),   # seed 001 appendix D, CIFAR-100-LT ρ=100
                   'CSA delta=0.5': (45.59, 'Table 5'), 'CSA bank_size=512': (45.57, 'Table 6, V = 4B')}   # the other variants: no paper number
+PAPER_T4 = {'CSA': (45.8, 64.3, 49.7, 18.2), 'CSA use_context=False': (41.2, 65.1, 41.9, 10.7)}   # Table 4: all / many / medium / few
 
 def ablation_table(df, dataset='cifar100', rho=100, schedule='csa') -> pd.DataFrame:
     "Each ablation (records with a `row` column, Table 2's and `csa_ablation`'s together): accuracy, gap to default CSA and to CE (± combined seed std)."
