@@ -14,8 +14,8 @@ from .train import Recipe, register_method, split_pair
 # %% auto #0
 __all__ = ['CSA_BASE', 'TABLE2_METHODS', 'PAPER_T2', 'T2_ROWS', 'ABLATIONS', 'PAPER_ABLATION', 'PAPER_T4', 'CPU_PAIRS',
            'background_mask', 'ContextBank', 'mix_context', 'CSA', 'csa_recipe', 'show_csa', 'csa_table2_grid',
-           'csa_ablation_grid', 'csa_cpu_grid', 'csa_label', 'table2', 'table2_verdict', 'plot_shots', 'ablation_table',
-           'paired_table', 'context_share', 'cpu_label', 'cpu_budget_table', 'cpu_budget_verdict']
+           'csa_ablation_grid', 'csa_cpu_grid', 'csa_label', 'table2', 'table2_verdict', 'plot_shots', 'paired_table',
+           'ablation_table', 'context_share', 'cpu_label', 'cpu_budget_table', 'cpu_budget_verdict']
 
 # %% ../nbs/11_csa.ipynb #08e807b7
 def background_mask(model: LTModel, x, y, head='main', mask='squared'):
@@ -248,6 +248,22 @@ def plot_shots(df, dataset='cifar100', rho=100, schedule='csa', rows=('CE', 'CB-
     ax.set_title(f'{dataset}-LT ρ={rho}, {schedule}', fontsize=9); ax.legend(fontsize=7)
     return ax
 
+def paired_table(df, ref='CSA', rows=None, dataset='cifar100', rho=100, schedule='csa') -> pd.DataFrame:
+    "Each of `rows` (default: the ablations present) minus `ref` on the same seed (`paired_gap`): all / many / medium / few, mean ± std, and whether every seed agrees in sign."
+    from lt_repro.experiments import pm, paired_gap
+    d = df[(df.dataset == dataset) & (df.rho == rho) & (df.schedule == schedule)]
+    at = lambda lab, m: d[d.row == lab].set_index('seed')[m]
+    out = []
+    for lab in rows or [r for r in ABLATIONS if r in set(d.row)]:
+        if (g := paired_gap(at(lab, 'acc'), at(ref, 'acc'))) is None: continue
+        r = {'variant': lab, 'minus': ref, 'seeds': g[2]}
+        for m in ('acc', 'acc_many', 'acc_medium', 'acc_few'):
+            mg = paired_gap(at(lab, m), at(ref, m)); r['all' if m == 'acc' else m[4:]] = pm(mg[0], mg[1])
+        s = at(lab, 'acc').sub(at(ref, 'acc')).dropna()
+        r['every seed'] = 'higher' if (s > 0).all() else 'lower' if (s < 0).all() else 'mixed'
+        out.append(r)
+    return pd.DataFrame(out)
+
 # %% ../nbs/11_csa.ipynb #7e310052
 ABLATIONS = {'CSA delta=0.5': 'δ 0.8 → 0.5 (more, less well-fitted contexts)', 'CSA delta=0.95': 'δ 0.8 → 0.95 (fewer contexts)',
              'CSA mask=linear': 'mask 1 − CAM (the paper\'s text) instead of (1 − CAM)² (the code)',
@@ -270,22 +286,6 @@ def ablation_table(df, dataset='cifar100', rho=100, schedule='csa') -> pd.DataFr
         out.append(dict(variant=lab, change=what, acc=pm(x.mean(), x.std(), len(x)) if len(x) else 'not run', paper='–' if pa is None else f'{pa[0]} ({pa[1]})',
                         vs_CSA='–' if g is None else f'{g[0]:+.1f} ± {g[1]:.1f}', vs_CE='–' if c is None else f'{c[0]:+.1f} ± {c[1]:.1f}',
                         effect='not run' if g is None else ('hurts' if g[0] < -g[1] else 'helps' if g[0] > g[1] else 'within noise')))
-    return pd.DataFrame(out)
-
-def paired_table(df, ref='CSA', rows=None, dataset='cifar100', rho=100, schedule='csa') -> pd.DataFrame:
-    "Each of `rows` (default: the ablations present) minus `ref` on the same seed (`paired_gap`): all / many / medium / few, mean ± std, and whether every seed agrees in sign."
-    from lt_repro.experiments import pm, paired_gap
-    d = df[(df.dataset == dataset) & (df.rho == rho) & (df.schedule == schedule)]
-    at = lambda lab, m: d[d.row == lab].set_index('seed')[m]
-    out = []
-    for lab in rows or [r for r in ABLATIONS if r in set(d.row)]:
-        if (g := paired_gap(at(lab, 'acc'), at(ref, 'acc'))) is None: continue
-        r = {'variant': lab, 'minus': ref, 'seeds': g[2]}
-        for m in ('acc', 'acc_many', 'acc_medium', 'acc_few'):
-            mg = paired_gap(at(lab, m), at(ref, m)); r['all' if m == 'acc' else m[4:]] = pm(mg[0], mg[1])
-        s = at(lab, 'acc').sub(at(ref, 'acc')).dropna()
-        r['every seed'] = 'higher' if (s > 0).all() else 'lower' if (s < 0).all() else 'mixed'
-        out.append(r)
     return pd.DataFrame(out)
 
 def context_share(df, dataset='cifar100', rho=100, schedule='csa'):
