@@ -363,6 +363,7 @@ def seed_gap(a, b):
 
 def paired_gap(a: pd.Series, b: pd.Series):
     "(mean, std, n) of a − b over the seeds both have (Series indexed by seed): the same seed means the same initial weights and sampler streams, so a paired gap is tighter than `seed_gap`; None with fewer than 2 shared seeds."
+    if a.index.duplicated().any() or b.index.duplicated().any(): raise ValueError("two results for one seed: pair within one config")
     s = sorted(set(a.dropna().index) & set(b.dropna().index))
     if len(s) < 2: return None
     d = a.loc[s].astype(float) - b.loc[s].astype(float)
