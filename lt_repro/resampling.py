@@ -46,14 +46,19 @@ def resampling_cifar100_grid(scale='full') -> list[Config]:
 
 @register_grid('resampling_cifar100_cpu')
 def resampling_cifar100_cpu_grid(scale='full') -> list[Config]:
-    "A CPU-budget analogue of Table 1 and Figure 1 on CIFAR-100-LT rho=100: ResNet-32, 20 one-cycle epochs, CE / cRT / step-matched CB-RS, gamma 0.25 ... 1, 3 seeds."
+    "A CPU-budget analogue of Table 1 and Figure 1 on CIFAR-100-LT rho=100: ResNet-32, 20 one-cycle epochs, CE / cRT / step-matched CB-RS, gamma 0.25 ... 1, 3 seeds; then CE / cRT / CB-RS / gamma 1 on the paper's step schedule scaled to 20 epochs."
     full = scale == 'full'
     base = dict(experiment='resampling_cifar100_cpu' if full else 'resampling_cifar100_cpu_ci', dataset='cifar100', rho=100,
                 batch_size=128, lr=0.2, mom=0.9, wd=2e-4, epochs=20 if full else 1, schedule='one_cycle')
     if not full: base.update(n_max=128, rho=32)   # the CI version: 128 … 4 images a class, one epoch
     methods = method_rows(('ce', {}), ('crt', {'epochs': 10 if full else 1, 'reinit': True, 'schedule': 'cosine'}), ('cbrs', {'epoch': 'dataset'}),
                           *[('qpower', {'q': 1 - g}) for g in (GAMMAS[1:] if full else (1.0,))])   # Figure 1's sweep; CE is gamma = 0
-    return grid(base, (0, 1, 2) if full else (0,), methods)
+    cfgs = grid(base, (0, 1, 2) if full else (0,), methods)
+    if not full: return cfgs
+    # both schedules (issue item 6): the paper's 'csa' step schedule scales with the epochs — x0.1 after epoch 16, x0.01
+    # after 18 of 20; its 5-epoch warm-up scales to half an epoch, which rounds to none (the schedule is set per epoch)
+    paper = method_rows(('ce', {}), ('crt', {'epochs': 10, 'reinit': True, 'schedule': 'cosine'}), ('cbrs', {'epoch': 'dataset'}), ('qpower', {'q': 0.0}))
+    return cfgs + grid(dict(base, schedule=PAPER_SCHEDULE['cifar100']), (0, 1, 2), paper)
 
 # %% ../nbs/10_resampling_study.ipynb #2c272f98
 def with_head_tail(df: pd.DataFrame, n_head=5) -> pd.DataFrame:
