@@ -1,4 +1,5 @@
 "Seed 001 §2 helpers: each dataset is judged on its own paper schedule (CIFAR-100-LT: csa), and the CPU-budget grid."
+import json
 import numpy as np, pandas as pd
 from lt_repro.resampling import (verdict_table, table1, judge_claim, resampling_cifar100_grid, resampling_cifar100_cpu_grid, PAPER_SCHEDULE,
                                  plot_gamma)
@@ -37,9 +38,15 @@ def test_cifar100_is_judged_on_its_own_schedule():
     assert v.verdict == 'partly' and '(one_cycle: fails)' in v.ours
 
 def test_cpu_budget_rows():
-    g = resampling_cifar100_cpu_grid()
-    assert len(g) == 21 and {c.schedule for c in g} == {'one_cycle'} and {c.seed for c in g} == {0, 1, 2}
+    full = resampling_cifar100_cpu_grid()
+    g = [c for c in full if c.schedule == 'one_cycle']
+    assert len(g) == 21 and {c.seed for c in g} == {0, 1, 2}
     assert sorted(c.params['q'] for c in g if c.method == 'qpower' and c.seed == 0) == [0.0, 0.25, 0.5, 0.75]   # gamma 1 ... 0.25
+    # and the paper's schedule at the same budget: CE, cRT, CB-RS and gamma 1, the same configs otherwise
+    step = [c for c in full if c.schedule != 'one_cycle']
+    assert len(step) == 12 and {c.schedule for c in step} == {PAPER_SCHEDULE['cifar100']}
+    same = lambda c: (c.method, json.dumps(c.params, sort_keys=True), c.seed, c.epochs, c.lr, c.experiment)
+    assert {same(c) for c in step} <= {same(c) for c in g}
     assert {c.experiment for c in g} == {'resampling_cifar100_cpu'} and {c.epochs for c in g} == {20}
     assert [c.params for c in g if c.method == 'cbrs'][0] == {'epoch': 'dataset'}   # step-matched CB-RS
     ci = resampling_cifar100_cpu_grid('ci')
@@ -51,6 +58,21 @@ def test_cpu_budget_rows():
     row = vt.loc[[c for c in vt.index if c.startswith(CLAIM + ' — CPU budget')][0]]
     assert row.verdict == 'not' and 'ce−cbrs all -1.0' in row.ours
     assert '(20 one-cycle epochs' in row.name   # the budget is read from the records, not written in
+
+def test_cpu_budget_rows_on_both_schedules():
+    "With CPU records on the paper's (scaled) schedule too, a CPU row is judged on it and checked on one-cycle, as the main rows are."
+    mnist = _records('mnist', 'cosine', {'ce': 66.0}, K=10)
+    good = {'ce': 30.0, 'crt': 33.0, 'cbrs': 28.0}
+    cpu = pd.concat([_records('cifar100', 'csa', good), _records('cifar100', 'one_cycle', good)])
+    vt = verdict_table(mnist, cpu).set_index('claim')
+    row = vt.loc[CLAIM + " — CPU budget (20 epochs of the paper's step schedule, checked on one-cycle, step-matched CB-RS and γ)"]
+    assert row.verdict == 'reproduced' and 'crt−ce all +3.0' in row.ours
+    # one-cycle reversing it: partly, and said; the step schedule reversing it: not
+    cpu = pd.concat([_records('cifar100', 'csa', good), _records('cifar100', 'one_cycle', {'ce': 30.0, 'crt': 33.0, 'cbrs': 31.0})])
+    row = verdict_table(mnist, cpu).set_index('claim').loc[row.name]
+    assert row.verdict == 'partly' and '(one_cycle: fails)' in row.ours
+    cpu = pd.concat([_records('cifar100', 'csa', {'ce': 30.0, 'crt': 29.0, 'cbrs': 28.0}), _records('cifar100', 'one_cycle', good)])
+    assert verdict_table(mnist, cpu).set_index('claim').loc[row.name].verdict == 'not'
 
 FIG1 = 'Uniform (CE, γ = 0) beats balanced sampling (γ = 1) on CIFAR-100-LT (Figure 1)'
 
