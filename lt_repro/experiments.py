@@ -189,8 +189,17 @@ def method_rows(*methods) -> list[dict]:
     "Grid rows from (method, params) pairs: the usual way a table's rows are given."
     return [dict(method=m, params=dict(p)) for m, p in methods]
 
-def _worker_init(threads):
+def _die_with_runner(runner: int):
+    "Linux: have this process sent SIGTERM when the runner dies, so that killing `lt_repro run` leaves no pool worker training on."
+    if not sys.platform.startswith('linux'): return   # elsewhere a killed runner's workers still finish their current run
+    import ctypes, signal
+    try: ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM))   # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError): return
+    if os.getppid() != runner: os._exit(1)   # the runner died before the request took effect
+
+def _worker_init(threads, runner=None):
     torch.set_num_threads(threads)
+    if runner is not None: _die_with_runner(runner)
 
 def _run_safe(cfg_dict, device, commit=None, fit_cache=None, snapshots=None):
     try: return run_one(Config.from_dict(cfg_dict), device, commit, fit_cache, snapshots), None
@@ -272,7 +281,7 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
     else:
         import concurrent.futures as cf, multiprocessing as mp
         threads = max(1, (os.cpu_count() or 1) // jobs) if (device or default_device().type) == 'cpu' else 2
-        with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=_worker_init, initargs=(threads,)) as ex:
+        with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=_worker_init, initargs=(threads, os.getpid())) as ex:
             futs = {}
             def submit():   # keep `jobs` runs in flight, while the time limit allows
                 while queue and len(futs) < jobs and may_start():

@@ -1,5 +1,5 @@
 """The record format, resume/skip, crash safety and bad configs of the runner and registry."""
-import json, numpy as np, pytest, torch
+import sys, json, numpy as np, pytest, torch
 from lt_repro.experiments import Config, Registry, run_grid, grid, method_rows, load_results, summarise, REQUIRED_FIELDS
 from lt_repro.train import crop_flip, SCHEDULES, TensorDL, get_recipe
 from lt_repro.models import resnet32, lenet2d
@@ -179,3 +179,29 @@ def test_snapshot_resumes_in_a_worker_process(tmp_path, monkeypatch):
     assert (rf['epoch'], rf['commit']) == (2, 'test-commit') and b[0]['commit'] == 'later-commit' and 'resumed_from' not in b[1]
     assert 0 < rf['train_s'] < b[0]['train_s']   # the first part's fit time, counted in the record's train_s
     for s in (0, 1): assert a[s]['per_class_acc'] == b[s]['per_class_acc'], s
+
+RUNNER = """
+import os, sys, time, concurrent.futures as cf, multiprocessing as mp
+from lt_repro.experiments import _worker_init
+if __name__ == '__main__':
+    with cf.ProcessPoolExecutor(1, mp_context=mp.get_context('spawn'), initializer=_worker_init, initargs=(1, os.getpid())) as ex:
+        print(ex.submit(os.getpid).result(), flush=True)   # the worker's pid; then the worker idles, waiting for work
+        time.sleep(120)
+"""
+
+@pytest.mark.skipif(not sys.platform.startswith('linux'), reason='PR_SET_PDEATHSIG is Linux-only')
+def test_killed_runner_leaves_no_worker(tmp_path):
+    "A runner killed with SIGKILL (no chance to clean up) takes its pool workers with it: no orphan trains on."
+    import subprocess, signal, time, os
+    (tmp_path/'runner.py').write_text(RUNNER)
+    import lt_repro   # the runner imports the same package as this test
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(lt_repro.__file__)), os.environ.get('PYTHONPATH', '')]))
+    p = subprocess.Popen([sys.executable, str(tmp_path/'runner.py')], stdout=subprocess.PIPE, text=True, env=env)
+    worker = int(p.stdout.readline())
+    alive = lambda pid: os.path.exists(f'/proc/{pid}') and open(f'/proc/{pid}/stat').read().split()[2] != 'Z'
+    assert alive(worker)
+    p.send_signal(signal.SIGKILL); p.wait()
+    for _ in range(100):
+        if not alive(worker): break
+        time.sleep(0.1)
+    assert not alive(worker), 'the pool worker outlived its runner'
