@@ -198,7 +198,9 @@ def test_killed_runner_leaves_no_worker(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(os.path.dirname(lt_repro.__file__)), os.environ.get('PYTHONPATH', '')]))
     p = subprocess.Popen([sys.executable, str(tmp_path/'runner.py')], stdout=subprocess.PIPE, text=True, env=env)
     worker = int(p.stdout.readline())
-    alive = lambda pid: os.path.exists(f'/proc/{pid}') and open(f'/proc/{pid}/stat').read().split()[2] != 'Z'
+    def alive(pid):   # running, not a zombie waiting to be reaped
+        try: return open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1].split()[0] != 'Z'
+        except FileNotFoundError: return False
     assert alive(worker)
     p.send_signal(signal.SIGKILL); p.wait()
     for _ in range(100):
