@@ -176,7 +176,7 @@ def csa_ablation_grid(scale='full'):
 
 @register_grid('csa_cpu')
 def csa_cpu_grid(scale='full'):
-    "A CPU-budget analogue of Table 2's rho=100 column on CIFAR-10-LT, plus three ablations (no context, mask 1 - CAM, fixed lambda), then CE, CSA, cRT, no context, CB-RS, five ablations (delta 0.5 / 0.95, V = 4B, mask 1 - CAM, fixed lambda) on CIFAR-100-LT (our re-split): ResNet-32, 20 one-cycle epochs, 3 seeds."
+    "A CPU-budget analogue of Table 2's rho=100 column on CIFAR-10-LT, plus three ablations (no context, mask 1 - CAM, fixed lambda), then CE, CSA, cRT, no context, CB-RS, five ablations (delta 0.5 / 0.95, V = 4B, mask 1 - CAM, fixed lambda), mixup, CSA + mixup and V = B/4 on CIFAR-100-LT (our re-split): ResNet-32, 20 one-cycle epochs, 3 seeds."
     from lt_repro.experiments import grid, method_rows
     full = scale == 'full'
     base = dict(CSA_BASE, experiment='csa_cpu' if full else 'csa_cpu_ci', dataset='cifar10', epochs=20 if full else 1, schedule='one_cycle')
@@ -197,7 +197,9 @@ def csa_cpu_grid(scale='full'):
                 # and delta 0.95, where at this budget few images would pass
                 ('csa', dict(csa, delta=0.5)), ('csa', dict(csa, bank_size=512)), ('csa', dict(csa, delta=0.95)),
                 ('csa', dict(csa, mask='linear')),   # and the text's mask 1 - CAM, as on CIFAR-10-LT above
-                ('csa', dict(csa, lam=0.5)))) if full else [])   # and lambda fixed at 0.5, the last ablation the issue lists
+                ('csa', dict(csa, lam=0.5)),   # and lambda fixed at 0.5, the last ablation the issue lists
+                # then Table 2's mixup rows, and V = B/4, the bank's other side
+                ('mixup', {'alpha': 1.0}), ('csa', dict(csa, mixup_alpha=1.0)), ('csa', dict(csa, bank_size=32)))) if full else [])
 
 # %% ../nbs/11_csa.ipynb #6aab6f99
 T2_ROWS = ['CE', 'CB-RS', 'cRT', 'mixup', 'CSA', 'CSA + mixup']
