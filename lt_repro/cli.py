@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, sys, os, time, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore', message='.*torch.jit.script.*is deprecated')   # raised by a dependency's import, not ours
-from .experiments import Config, grid, run_grid, get_grid, GRIDS, load_results, summarise, pm, results_dir, rehearse, rehearsal, REHEARSAL_N_MAX, recorded
+from .experiments import Config, grid, run_grid, get_grid, GRIDS, load_results, summarise, pm, results_dir, rehearse, rehearsal, REHEARSAL_N_MAX, recorded, MixedPrecision
 
 # the study modules register their grids on import
 STUDIES = ('lt_repro.resampling',)
@@ -69,6 +69,7 @@ def _parser():
     r.add_argument('--results', default=None, help='results folder (default: results/ of the checkout, or $LT_REPRO_RESULTS)')
     r.add_argument('--list', action='store_true', help='only list the configs (JSON lines), and on stderr how many are recorded and which runs are left')
     r.add_argument('--cpu-bf16', action='store_true', help='on a CPU too, train the GPU way: bf16 autocast and channels_last (records say `precision`; ~2x faster for ResNet-32 on CPUs with bf16 instructions)')
+    r.add_argument('--mixed-precision', action='store_true', help="add records in another precision than the experiment's registry holds (refused otherwise: its mean ± std would mix them)")
     r.add_argument('--time-limit', type=float, default=None, help='seconds: start no run expected to end after this (the longest finished run is the estimate); for a GPU command with a wall-clock limit')
     r.add_argument('--compile', default=None, choices=['default', 'reduce-overhead', 'max-autotune-no-cudagraphs'], help='torch.compile every model in this mode (records say `compile`); default: eager. Measure first: `bench --what compile`')
     r.add_argument('--snapshots', default=None, metavar='DIR', help='snapshot the main fit of resumable methods every --snapshot-every epochs into DIR, and resume a killed run from its last snapshot (while lt_repro/ is unchanged); needs a committed tree')
@@ -158,8 +159,9 @@ def main(argv=None):
         import contextlib
         from lt_repro.train import cpu_bf16, compiled
         with cpu_bf16() if a.cpu_bf16 else contextlib.nullcontext(), compiled(a.compile) if a.compile else contextlib.nullcontext():
-            r = run_grid(cfgs, jobs=a.jobs, force=a.force, device=a.device, root=a.results, fit_cache=a.fit_cache, time_limit=a.time_limit,
-                         snapshots=a.snapshots, snapshot_every=a.snapshot_every)
+            try: r = run_grid(cfgs, jobs=a.jobs, force=a.force, device=a.device, root=a.results, fit_cache=a.fit_cache, time_limit=a.time_limit,
+                              snapshots=a.snapshots, snapshot_every=a.snapshot_every, mixed_precision=a.mixed_precision)
+            except MixedPrecision as e: raise SystemExit(f"lt_repro run: {e}") from None
         from fastai.torch_core import rank_distrib
         if rank_distrib() == 0: print(f"ran {r['ran']}, skipped {r['skipped']} (already recorded), failed {r['failed']}, not started {r['not_started']} (time limit)")
         return 1 if r['failed'] else 0

@@ -18,8 +18,8 @@ import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F4
 # %% auto #0
 __all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'KEYS', 'METRICS', 'Config', 'config_hash', 'git_commit', 'versions',
            'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows', 'recorded', 'recorded_elsewhere',
-           'run_grid', 'rehearsal', 'rehearse', 'import_records', 'load_results', 'summarise', 'seed_gap', 'paired_gap',
-           'judge', 'pm']
+           'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid', 'rehearsal', 'rehearse',
+           'import_records', 'load_results', 'summarise', 'seed_gap', 'paired_gap', 'judge', 'pm']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max')   # fields added after records existed: hashed only when set
@@ -235,9 +235,24 @@ def _first_stages_first(todo: list) -> list:
         (rest if g in seen else first).append(c); seen.add(g)
     return first + rest
 
+class MixedPrecision(ValueError):
+    "A grid would add records trained in another precision than its experiment's registry already holds."
+
+def record_precision(r: dict) -> str:
+    "The arithmetic a record trained in: its `precision`; records older than that field trained in bf16 on CUDA, in fp32 on a CPU."
+    return r.get('precision') or ('fp32' if str(r.get('device', 'cpu')).startswith('cpu') else 'bf16')
+
+def precision_clash(cfgs: list[Config], prec: str, root=None) -> dict:
+    "Experiments among `cfgs` whose registry holds records trained in another precision than `prec`: {experiment: {precision: count}}."
+    out = {}
+    for e in dict.fromkeys(c.experiment for c in cfgs):
+        other = [p for p in map(record_precision, Registry(e, root).records()) if p != prec]
+        if other: out[e] = {p: other.count(p) for p in sorted(set(other))}
+    return out
+
 def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, progress=True, fit_cache=None, time_limit=None,
-             snapshots=None, snapshot_every=10) -> dict:
-    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run that would end after it. `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them."
+             snapshots=None, snapshot_every=10, mixed_precision=False) -> dict:
+    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run that would end after it. `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them. `mixed_precision`: allow adding records in another precision than the experiment's (else `MixedPrecision`)."
     t0 = time.time()
     rank, world = init_distrib()   # (0, 1) unless started by torchrun / accelerate launch with several processes
     if world > 1 and jobs > 1: raise ValueError("under a multi-process launcher every process is one GPU of one run: use jobs=1")
@@ -245,6 +260,10 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
         raise ValueError(f"time_limit must be > 0 seconds and needs a single process (ranks could disagree on when to stop), got {time_limit} with {world} processes")
     todo = cfgs if force else [c for c, r in zip(cfgs, recorded(cfgs, root)) if not r]
     skipped = len(cfgs) - len(todo)
+    if todo and not mixed_precision and (clash := precision_clash(todo, prec := precision(device or default_device()), root)):
+        raise MixedPrecision('; '.join(f"{e} holds {', '.join(f'{n} {p}' for p, n in d.items())} records" for e, d in clash.items()) +
+                             f", and this grid would train in {prec}: its mean ± std would mix the two. On a CPU, train the GPU way with "
+                             "`cpu_bf16()` (`lt_repro run --cpu-bf16`); to mix on purpose, `mixed_precision=True` (`--mixed-precision`)")
     commit = git_commit()   # the code this grid runs: taken once, before any run imports or trains
     if rank == 0 and (tw := recorded_elsewhere(todo, root)):   # the registry skips within an experiment only: say so before training twins
         print(f"note: {sum(tw.values())} of the {len(todo)} runs to do are already recorded, same config and seed, under "
