@@ -12,14 +12,14 @@ import pandas as pd
 import torch
 from .data import LT_DATASETS, get_lt_dataset, _repo_root, cache_dir
 from .models import MODELS
-from .train import METHODS, SCHEDULES, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, cpu_bf16, precision, compile_mode
+from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, cpu_bf16, precision, compile_mode
 import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F401  (register their methods and grids; every method module is imported here, so workers know them)
 
 # %% auto #0
-__all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'KEYS', 'METRICS', 'Config', 'config_hash', 'git_commit', 'versions',
-           'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows', 'recorded', 'recorded_elsewhere',
-           'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid', 'rehearsal', 'rehearse',
-           'import_records', 'load_results', 'summarise', 'seed_gap', 'paired_gap', 'judge', 'pm']
+__all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'KEYS', 'METRICS', 'Config', 'superseded', 'config_hash', 'git_commit',
+           'versions', 'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows', 'recorded',
+           'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid', 'rehearsal',
+           'rehearse', 'import_records', 'load_results', 'summarise', 'seed_gap', 'paired_gap', 'judge', 'pm']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max')   # fields added after records existed: hashed only when set
@@ -78,12 +78,17 @@ class Config:
         return config_hash(self.to_dict(), drop=('seed',))
     def with_seed(self, seed): return dataclasses.replace(self, seed=seed)
 
+def superseded(r: dict) -> bool:
+    "Was record `r` trained under an earlier definition of its config? Its `config_id` is then not its config's hash today (e.g. its step schedule was fixed since: `SCHEDULE_REVISIONS`)."
+    return 'config_id' in r and config_hash(r) != r['config_id']
+
 def config_hash(d: dict, drop=('seed',)) -> str:
     "`config_id`'s hash of a config (or record) dict's config fields, without the fields `drop`."
     names = {f.name for f in dataclasses.fields(Config)}
     d = {k: v for k, v in d.items() if k in names and k not in drop}
     for k in _LATER_FIELDS:   # fields added later hash only when set, so earlier records keep their ids
         if d.get(k, None) is None: d.pop(k, None)
+    if rev := SCHEDULE_REVISIONS.get(d.get('schedule')): d['schedule_rev'] = rev   # a schedule fixed since is another config
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 # %% ../nbs/04_experiments.ipynb #d0d9f828
@@ -220,7 +225,7 @@ def recorded_elsewhere(cfgs: list[Config], root=None) -> dict:
         try: recs = Registry(f.stem, root).records()
         except ValueError: continue   # a file that is not a results registry: not this note's business
         for r in recs:
-            if 'config_id' in r and 'dataset' in r and 'seed' in r: seen.setdefault((config_hash(r, ('seed', 'experiment')), r['seed']), f.stem)
+            if 'config_id' in r and 'dataset' in r and 'seed' in r and not superseded(r): seen.setdefault((config_hash(r, ('seed', 'experiment')), r['seed']), f.stem)
     out = {}
     for c in cfgs:
         if (e := seen.get((config_hash(c.to_dict(), ('seed', 'experiment')), c.seed))): out[e] = out.get(e, 0) + 1
@@ -361,14 +366,17 @@ def import_records(path, root=None) -> dict:
     return dict(added=added, skipped=skipped)
 
 # %% ../nbs/04_experiments.ipynb #bfb11f8d
-def load_results(experiment=None, root=None) -> pd.DataFrame:
-    "All records of `experiment` (or of every experiment) as a DataFrame; `params` also as a JSON string column."
+def load_results(experiment=None, root=None, superseded=False) -> pd.DataFrame:
+    "All records of `experiment` (or of every experiment) as a DataFrame; `params` also as a JSON string column. Records trained under an earlier definition of their config are left out; `superseded=True` keeps them, flagged in a `superseded` column."
     d = results_dir(root)
     files = [d/f'{experiment}.jsonl'] if experiment else sorted(d.glob('*.jsonl'))
-    recs = [r for f in files if f.exists() for r in Registry(f.stem, d).records()]
-    df = pd.DataFrame(recs)
+    recs = [dict(r, superseded=_superseded(r)) for f in files if f.exists() for r in Registry(f.stem, d).records()]
+    df = pd.DataFrame([r for r in recs if superseded or not r['superseded']])
+    if len(df) and not superseded: df = df.drop(columns='superseded')
     if len(df): df['params_str'] = df['params'].map(lambda p: json.dumps(p, sort_keys=True))
     return df
+
+_superseded = superseded   # `load_results`' argument shadows the function's name
 
 KEYS = ['experiment', 'dataset', 'rho', 'method', 'params_str', 'schedule', 'epochs']
 METRICS = ['acc', 'acc_many', 'acc_medium', 'acc_few']

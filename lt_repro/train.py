@@ -26,15 +26,15 @@ from .sampling import QPowerSampler, ClassAwareSampler, PairedBatchSampler
 from .models import get_model, LTModel
 
 # %% auto #0
-__all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'AUGS', 'SCHEDULES', 'METHODS', 'GRIDS',
-           'default_device', 'gpu_path', 'precision', 'cpu_bf16', 'compile_mode', 'compiled', 'set_seed', 'crop_flip',
-           'random_resized_crop', 'colour_jitter', 'center_crop', 'imagenet_aug', 'TensorDL', 'split_pair',
-           'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics', 'logits', 'predict', 'feature_module',
-           'features_of', 'accuracy_report', 'evaluate', 'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'init_distrib',
-           'GradAverage', 'sgd', 'BF16', 'lt_learner', 'fit_lt', 'crt', 'Recipe', 'register_method', 'get_recipe',
-           'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe', 'mixup_fit_key', 'crt_recipe',
-           'mixup_recipe', 'train_lt', 'rng_state', 'set_rng_state', 'code_hash', 'FitCache', 'use_fit_cache',
-           'Snapshots', 'Snapshot', 'use_snapshots', 'killed_after', 'check_resume']
+__all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'AUGS', 'SCHEDULES', 'SCHEDULE_REVISIONS',
+           'METHODS', 'GRIDS', 'default_device', 'gpu_path', 'precision', 'cpu_bf16', 'compile_mode', 'compiled',
+           'set_seed', 'crop_flip', 'random_resized_crop', 'colour_jitter', 'center_crop', 'imagenet_aug', 'TensorDL',
+           'split_pair', 'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics', 'logits', 'predict',
+           'feature_module', 'features_of', 'accuracy_report', 'evaluate', 'EpochSchedule', 'ValidateAtEnd',
+           'FrozenBody', 'init_distrib', 'GradAverage', 'sgd', 'BF16', 'lt_learner', 'fit_lt', 'crt', 'Recipe',
+           'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe',
+           'mixup_fit_key', 'crt_recipe', 'mixup_recipe', 'train_lt', 'rng_state', 'set_rng_state', 'code_hash',
+           'FitCache', 'use_fit_cache', 'Snapshots', 'Snapshot', 'use_snapshots', 'killed_after', 'check_resume']
 
 # %% ../nbs/03_train.ipynb #89136a4f
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -349,7 +349,7 @@ def _step(warmup, milestones, gammas):
         if e < round(warmup * s): return (e + 1) / round(warmup * s)
         m = 1.0
         for ms, g in zip(milestones, gammas):
-            if e > round(ms * s): m = g
+            if e >= round(ms * s): m = g   # the official `epoch + 1 > ms` on 0-based epochs
         return m
     return f
 
@@ -359,6 +359,8 @@ SCHEDULES = dict(
     dive=_step(5, (120, 160), (0.1, 0.01)),
     cosine=lambda e, n: 0.5 * (1 + math.cos(math.pi * e / n)),
     constant=lambda e, n: 1.0)
+
+SCHEDULE_REVISIONS = {'ldam': 2, 'csa': 2, 'dive': 2}   # 2: decays at 0-based epoch 160 (was 161), as the official code
 
 class EpochSchedule(Callback):
     "Set the learning rate at the start of every epoch to `lr * fn(epoch, n_epoch)`."
