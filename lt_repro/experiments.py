@@ -248,10 +248,10 @@ def record_precision(r: dict) -> str:
     return r.get('precision') or ('fp32' if str(r.get('device', 'cpu')).startswith('cpu') else 'bf16')
 
 def precision_clash(cfgs: list[Config], prec: str, root=None) -> dict:
-    "Experiments among `cfgs` whose registry holds records trained in another precision than `prec`: {experiment: {precision: count}}."
+    "Experiments among `cfgs` whose registry holds current (not `superseded`) records trained in another precision than `prec`: {experiment: {precision: count}}."
     out = {}
     for e in dict.fromkeys(c.experiment for c in cfgs):
-        other = [p for p in map(record_precision, Registry(e, root).records()) if p != prec]
+        other = [p for p in (record_precision(r) for r in Registry(e, root).records() if not superseded(r)) if p != prec]
         if other: out[e] = {p: other.count(p) for p in sorted(set(other))}
     return out
 

@@ -360,7 +360,7 @@ SCHEDULES = dict(
     cosine=lambda e, n: 0.5 * (1 + math.cos(math.pi * e / n)),
     constant=lambda e, n: 1.0)
 
-SCHEDULE_REVISIONS = {'ldam': 2, 'csa': 2, 'dive': 2}   # 2: decays at 0-based epoch 160 (was 161), as the official code
+SCHEDULE_REVISIONS = {'ldam': 2, 'csa': 2, 'dive': 2}   # 2: every decay one epoch earlier than in 1 (0-based epoch 160 of 200, not 161), as the official code
 
 class EpochSchedule(Callback):
     "Set the learning rate at the start of every epoch to `lr * fn(epoch, n_epoch)`."
