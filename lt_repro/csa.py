@@ -84,6 +84,10 @@ class CSA(Callback):
     def before_batch(self):
         if not self.training: return
         xu, xb, yu, yb = split_pair(self.xb, self.yb, 'CSA')
+        if self.use_context and len(xb) > self.bank.size:   # Alg. 1 mixes only once |Q| >= B: with V < B it never would
+            raise ValueError(f"bank_size {self.bank.size} is smaller than the balanced batch ({len(xb)}): the bank could never supply a "
+                             "batch of contexts, so CSA would never augment and the balanced head (the one CSA predicts with) would "
+                             "not train; use bank_size >= the batch size (the paper: V = B)")
         self.stats['steps'] += 1
         # 1. contexts from well-fitted instance-batch images (Alg. 1 lines 9-15)
         if self.use_context:
@@ -167,7 +171,7 @@ def csa_table2_grid(scale='full'):
 def csa_ablation_grid(scale='full'):
     "Ablations on CIFAR-100-LT rho=100: delta, mask, bank size, fixed lambda, no context."
     from lt_repro.experiments import grid, method_rows
-    abl = [{'delta': 0.5}, {'delta': 0.95}, {'mask': 'linear'}, {'bank_size': 512}, {'bank_size': 32}, {'lam': 0.5},
+    abl = [{'delta': 0.5}, {'delta': 0.95}, {'mask': 'linear'}, {'bank_size': 512}, {'bank_size': 256}, {'lam': 0.5},
            {'use_context': False}, {'end_aug': 0}]
     if scale == 'ci':   # two of the ablations for one epoch on MNIST-LT
         return grid(dict(CSA_BASE, experiment='csa_ablation_ci', dataset='mnist', model='lenet32', epochs=1, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0,),
@@ -176,7 +180,7 @@ def csa_ablation_grid(scale='full'):
 
 @register_grid('csa_cpu')
 def csa_cpu_grid(scale='full'):
-    "A CPU-budget analogue of Table 2's rho=100 column on CIFAR-10-LT, plus three ablations (no context, mask 1 - CAM, fixed lambda), then CE, CSA, cRT, no context, CB-RS, five ablations (delta 0.5 / 0.95, V = 4B, mask 1 - CAM, fixed lambda), mixup, CSA + mixup and V = B/4 on CIFAR-100-LT (our re-split): ResNet-32, 20 one-cycle epochs, 3 seeds."
+    "A CPU-budget analogue of Table 2's rho=100 column on CIFAR-10-LT, plus three ablations (no context, mask 1 - CAM, fixed lambda), then CE, CSA, cRT, no context, CB-RS, five ablations (delta 0.5 / 0.95, V = 4B, mask 1 - CAM, fixed lambda), mixup and CSA + mixup on CIFAR-100-LT (our re-split): ResNet-32, 20 one-cycle epochs, 3 seeds."
     from lt_repro.experiments import grid, method_rows
     full = scale == 'full'
     base = dict(CSA_BASE, experiment='csa_cpu' if full else 'csa_cpu_ci', dataset='cifar10', epochs=20 if full else 1, schedule='one_cycle')
@@ -198,8 +202,8 @@ def csa_cpu_grid(scale='full'):
                 ('csa', dict(csa, delta=0.5)), ('csa', dict(csa, bank_size=512)), ('csa', dict(csa, delta=0.95)),
                 ('csa', dict(csa, mask='linear')),   # and the text's mask 1 - CAM, as on CIFAR-10-LT above
                 ('csa', dict(csa, lam=0.5)),   # and lambda fixed at 0.5, the last ablation the issue lists
-                # then Table 2's mixup rows, and V = B/4, the bank's other side
-                ('mixup', {'alpha': 1.0}), ('csa', dict(csa, mixup_alpha=1.0)), ('csa', dict(csa, bank_size=32)))) if full else [])
+                # then Table 2's mixup rows (a V = B/4 row ran after them and left the grid: CSA now refuses V < B)
+                ('mixup', {'alpha': 1.0}), ('csa', dict(csa, mixup_alpha=1.0)))) if full else [])
 
 # %% ../nbs/11_csa.ipynb #6aab6f99
 T2_ROWS = ['CE', 'CB-RS', 'cRT', 'mixup', 'CSA', 'CSA + mixup']
@@ -270,11 +274,11 @@ def paired_table(df, ref='CSA', rows=None, dataset='cifar100', rho=100, schedule
 # %% ../nbs/11_csa.ipynb #7e310052
 ABLATIONS = {'CSA delta=0.5': 'δ 0.8 → 0.5 (more, less well-fitted contexts)', 'CSA delta=0.95': 'δ 0.8 → 0.95 (fewer contexts)',
              'CSA mask=linear': 'mask 1 − CAM (the paper\'s text) instead of (1 − CAM)² (the code)',
-             'CSA bank_size=512': 'bank V 128 → 512', 'CSA bank_size=32': 'bank V 128 → 32', 'CSA lam=0.5': 'λ fixed at 0.5 instead of U(0, 1)',
+             'CSA bank_size=512': 'bank V 128 → 512', 'CSA bank_size=256': 'bank V 128 → 256', 'CSA lam=0.5': 'λ fixed at 0.5 instead of U(0, 1)',
              'CSA use_context=False': 'no context: two heads, plain balanced batches', 'CSA end_aug=0': 'augment to the last epoch (no 3 clean epochs)'}
 
 PAPER_ABLATION = {'CSA': (45.8, 'Table 4'), 'CSA use_context=False': (41.2, 'Table 4, "w/o Q"'),   # seed 001 appendix D, CIFAR-100-LT ρ=100
-                  'CSA delta=0.5': (45.59, 'Table 5'), 'CSA bank_size=512': (45.57, 'Table 6, V = 4B')}   # the other variants: no paper number
+                  'CSA delta=0.5': (45.59, 'Table 5'), 'CSA bank_size=256': (45.60, 'Table 6, V = 2B'), 'CSA bank_size=512': (45.57, 'Table 6, V = 4B')}   # the other variants: no paper number
 PAPER_T4 = {'CSA': (45.8, 64.3, 49.7, 18.2), 'CSA use_context=False': (41.2, 65.1, 41.9, 10.7)}   # Table 4: all / many / medium / few
 
 def ablation_table(df, dataset='cifar100', rho=100, schedule='csa') -> pd.DataFrame:

@@ -62,6 +62,16 @@ def test_augmentation_runs_after_warmup():
     assert not torch.equal(w0, learn.model.heads['balanced'].weight)
 
 
+def test_bank_smaller_than_the_batch_is_refused():
+    # Alg. 1 mixes only once the bank holds a batch: with V < B it never would, and the balanced head would not train
+    # (a 20-epoch CIFAR-100-LT run with V = 32, B = 128 ended at 1.3 %, chance); fails on the first step, before training
+    learn = learner(CSA(delta=0.0, bank_size=8, start_aug=0, end_aug=0))   # balanced batch of 16
+    w0 = learn.model.heads['balanced'].weight.detach().clone()
+    with pytest.raises(ValueError, match='bank_size 8 is smaller than the balanced batch'): learn.fit(1, 0.01)
+    assert torch.equal(w0, learn.model.heads['balanced'].weight)
+    learner(CSA(bank_size=8, use_context=False)).fit(1, 0.01)   # without contexts the bank is not used: no constraint
+
+
 def test_needs_paired_batches():
     x, y = tiny()
     learn = Learner(DataLoaders(TensorDL(x, y, 16, 'shuffle'), TensorDL(x, y, 16)), lenet2d(3), loss_func=nn.CrossEntropyLoss(), cbs=[CSA()])
@@ -83,14 +93,15 @@ def _cpu_records(acc: dict, ds='cifar10'):
 def test_cpu_budget_grid_and_verdict():
     from lt_repro.csa import csa_cpu_grid, cpu_budget_table, cpu_budget_verdict, cpu_label
     g = csa_cpu_grid()
-    assert len(g) == 66 and {(c.dataset, c.rho, c.epochs, c.schedule) for c in g} == {(d, 100, 20, 'one_cycle') for d in ('cifar10', 'cifar100')}
+    assert len(g) == 63 and {(c.dataset, c.rho, c.epochs, c.schedule) for c in g} == {(d, 100, 20, 'one_cycle') for d in ('cifar10', 'cifar100')}
     assert sum(c.dataset == 'cifar10' for c in g) == 27 and g[27].dataset == 'cifar100'   # the CIFAR-10-LT rows first, as before
-    assert sorted({cpu_label(c.method, c.params) for c in g if c.dataset == 'cifar100'}) == sorted(['CE', 'CB-RS', 'cRT', 'CSA', 'CSA use_context=False', 'CSA delta=0.5', 'CSA delta=0.95', 'CSA bank_size=512', 'CSA mask=linear', 'CSA lam=0.5', 'mixup', 'CSA + mixup', 'CSA bank_size=32'])
+    assert sorted({cpu_label(c.method, c.params) for c in g if c.dataset == 'cifar100'}) == sorted(['CE', 'CB-RS', 'cRT', 'CSA', 'CSA use_context=False', 'CSA delta=0.5', 'CSA delta=0.95', 'CSA bank_size=512', 'CSA mask=linear', 'CSA lam=0.5', 'mixup', 'CSA + mixup'])
     assert {c.seed for c in g} == {0, 1, 2} and [c.params for c in g if c.method == 'csa'][0] == {'start_aug': 1, 'end_aug': 1}
     assert sorted({cpu_label(c.method, c.params) for c in g}) == sorted(['CE', 'CB-RS', 'cRT', 'mixup', 'CSA', 'CSA + mixup', 'CSA use_context=False', 'CSA mask=linear', 'CSA lam=0.5',
-                                                        'CSA delta=0.5', 'CSA delta=0.95', 'CSA bank_size=512', 'CSA bank_size=32'])
-    assert [cpu_label(c.method, c.params) for c in g][-24::3] == ['CSA delta=0.5', 'CSA bank_size=512', 'CSA delta=0.95', 'CSA mask=linear', 'CSA lam=0.5',
-                                                                'mixup', 'CSA + mixup', 'CSA bank_size=32']   # the ablations, then the rows added later, in that order
+                                                        'CSA delta=0.5', 'CSA delta=0.95', 'CSA bank_size=512'])
+    assert [cpu_label(c.method, c.params) for c in g][-21::3] == ['CSA delta=0.5', 'CSA bank_size=512', 'CSA delta=0.95', 'CSA mask=linear', 'CSA lam=0.5',
+                                                                'mixup', 'CSA + mixup']   # the ablations, then the rows added later, in that order
+    assert all(c.params.get('bank_size', 128) >= c.batch_size for c in g)   # CSA refuses V < B
     assert cpu_label('csa', {'start_aug': 0, 'delta': 0.5}, drop=('start_aug', 'delta')) == 'CSA'
     assert [c.params for c in g if c.method == 'cbrs'][0] == {'epoch': 'dataset'}   # step-matched to CE
     assert len(csa_cpu_grid('ci')) == 7 and all(c.experiment == 'csa_cpu_ci' and c.epochs == 1 and c.n_max == 128 for c in csa_cpu_grid('ci'))

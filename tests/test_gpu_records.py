@@ -71,7 +71,7 @@ def test_context_share_and_effects():
     assert abs(context_share(df) - 0.5) < 1e-9   # (46 - 42) / (46 - 38)
     t = ablation_table(df).set_index('variant')
     assert t.loc['CSA lam=0.5', 'effect'] == 'within noise' and t.loc['CSA delta=0.5', 'effect'] == 'hurts'
-    assert t.loc['CSA use_context=False', 'vs_CE'].startswith('+4.0') and t.loc['CSA bank_size=32', 'effect'] == 'not run'
+    assert t.loc['CSA use_context=False', 'vs_CE'].startswith('+4.0') and t.loc['CSA bank_size=256', 'effect'] == 'not run'
     assert context_share(df[df.row != 'CSA use_context=False']) is None
     assert t.loc['CSA use_context=False', 'paper'].startswith('41.2 (Table 4') and t.loc['CSA lam=0.5', 'paper'] == '–'   # appendix D numbers
     assert set(ablation_table(df, dataset='cifar10').paper) == {'–'}   # they are CIFAR-100-LT numbers only
