@@ -54,10 +54,12 @@ class CSA(Callback):
     "Context-shift augmentation (seed 001 Alg. 1): uniform head + context bank + balanced head on augmented re-samples."
     order = 20   # after MixedPrecision (10), so the balanced forward runs under autocast
     def __init__(self, delta=0.8, bank_size=128, mask='squared', lam=None, start_aug=10, end_aug=3,
-                 use_context=True, mixup_alpha=None, uniform_head='main', balanced_head='balanced', seed=0):
+                 use_context=True, mixup_alpha=None, uniform_head='main', balanced_head='balanced', seed=0, bank_reset='fit'):
         if not 0 <= delta <= 1: raise ValueError(f"delta must be in [0, 1], got {delta}")
         if lam is not None and not 0 <= lam <= 1: raise ValueError(f"lam must be None (U(0,1)) or in [0, 1], got {lam}")
         if mask not in ('squared', 'linear'): raise ValueError(f"mask must be 'squared' or 'linear', got {mask!r}")
+        if bank_reset not in ('fit', 'epoch'): raise ValueError(f"bank_reset must be 'fit' (Alg. 1: emptied once) or 'epoch' (the official code), got {bank_reset!r}")
+        self.bank_reset = bank_reset
         self.delta, self.lam, self.mask, self.start_aug, self.end_aug = delta, lam, mask, start_aug, end_aug
         self.use_context, self.mixup_alpha, self.uh, self.bh = use_context, mixup_alpha, uniform_head, balanced_head
         self.bank = ContextBank(bank_size)
@@ -76,6 +78,8 @@ class CSA(Callback):
         if self.bh not in self.model.heads:
             raise RuntimeError("CSA's balanced head is missing: pass CSA in the Learner's cbs (or call add_head before create_opt)")
         self.bank = ContextBank(self.bank.size)
+    def before_epoch(self):
+        if self.bank_reset == 'epoch': self.bank = ContextBank(self.bank.size)   # the official code empties it every epoch
     def before_train(self): self.model.predict_head = self.uh
     def before_validate(self): self.model.predict_head = self.bh
     def after_fit(self): self.model.predict_head = self.bh
@@ -172,7 +176,7 @@ def csa_ablation_grid(scale='full'):
     "Ablations on CIFAR-100-LT rho=100: delta, mask, bank size, fixed lambda, no context."
     from lt_repro.experiments import grid, method_rows
     abl = [{'delta': 0.5}, {'delta': 0.95}, {'mask': 'linear'}, {'bank_size': 512}, {'bank_size': 256}, {'lam': 0.5},
-           {'use_context': False}, {'end_aug': 0}]
+           {'use_context': False}, {'end_aug': 0}, {'bank_reset': 'epoch'}]
     if scale == 'ci':   # two of the ablations for one epoch on MNIST-LT
         return grid(dict(CSA_BASE, experiment='csa_ablation_ci', dataset='mnist', model='lenet32', epochs=1, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0,),
                     method_rows(*[('csa', dict(p, start_aug=0, end_aug=0, delta=0.5)) for p in ({'use_context': False}, {'lam': 0.5, 'mask': 'linear'})]))
@@ -275,7 +279,8 @@ def paired_table(df, ref='CSA', rows=None, dataset='cifar100', rho=100, schedule
 ABLATIONS = {'CSA delta=0.5': 'δ 0.8 → 0.5 (more, less well-fitted contexts)', 'CSA delta=0.95': 'δ 0.8 → 0.95 (fewer contexts)',
              'CSA mask=linear': 'mask 1 − CAM (the paper\'s text) instead of (1 − CAM)² (the code)',
              'CSA bank_size=512': 'bank V 128 → 512', 'CSA bank_size=256': 'bank V 128 → 256', 'CSA lam=0.5': 'λ fixed at 0.5 instead of U(0, 1)',
-             'CSA use_context=False': 'no context: two heads, plain balanced batches', 'CSA end_aug=0': 'augment to the last epoch (no 3 clean epochs)'}
+             'CSA use_context=False': 'no context: two heads, plain balanced batches', 'CSA end_aug=0': 'augment to the last epoch (no 3 clean epochs)',
+             'CSA bank_reset=epoch': 'bank emptied every epoch (the official code) instead of once (Alg. 1)'}
 
 PAPER_ABLATION = {'CSA': (45.8, 'Table 4'), 'CSA use_context=False': (41.2, 'Table 4, "w/o Q"'),   # seed 001 appendix D, CIFAR-100-LT ρ=100
                   'CSA delta=0.5': (45.59, 'Table 5'), 'CSA bank_size=256': (45.60, 'Table 6, V = 2B'), 'CSA bank_size=512': (45.57, 'Table 6, V = 4B')}   # the other variants: no paper number

@@ -72,6 +72,19 @@ def test_bank_smaller_than_the_batch_is_refused():
     learner(CSA(bank_size=8, use_context=False)).fit(1, 0.01)   # without contexts the bank is not used: no constraint
 
 
+@pytest.mark.parametrize('reset, at_epoch_start', [('fit', [0, 16]), ('epoch', [0, 0])])
+def test_bank_reset(reset, at_epoch_start):
+    # Alg. 1 empties the bank once (line 3); the official code at the start of every epoch (`bank_reset='epoch'`)
+    from fastai.callback.core import Callback
+    csa, seen = CSA(delta=0.0, bank_size=16, start_aug=0, end_aug=0, bank_reset=reset), []
+    class Spy(Callback):
+        order = 25   # after CSA's before_epoch
+        def before_epoch(self): seen.append(len(csa.bank))
+    learner(csa).fit(2, 0.01, cbs=Spy())
+    assert seen == at_epoch_start and csa.stats['augmented_steps'] == csa.stats['steps']   # δ = 0: the first push fills a batch
+    with pytest.raises(ValueError, match='bank_reset'): CSA(bank_reset='step')
+
+
 def test_needs_paired_batches():
     x, y = tiny()
     learn = Learner(DataLoaders(TensorDL(x, y, 16, 'shuffle'), TensorDL(x, y, 16)), lenet2d(3), loss_func=nn.CrossEntropyLoss(), cbs=[CSA()])
