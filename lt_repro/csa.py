@@ -173,7 +173,7 @@ def csa_table2_grid(scale='full'):
 
 @register_grid('csa_ablation')
 def csa_ablation_grid(scale='full'):
-    "Ablations on CIFAR-100-LT rho=100: delta, mask, bank size, fixed lambda, no context."
+    "Ablations on CIFAR-100-LT rho=100: delta, mask, bank size, fixed lambda, no context, no clean tail, the bank emptied every epoch."
     from lt_repro.experiments import grid, method_rows
     abl = [{'delta': 0.5}, {'delta': 0.95}, {'mask': 'linear'}, {'bank_size': 512}, {'bank_size': 256}, {'lam': 0.5},
            {'use_context': False}, {'end_aug': 0}, {'bank_reset': 'epoch'}]
