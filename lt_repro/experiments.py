@@ -231,14 +231,22 @@ def recorded_elsewhere(cfgs: list[Config], root=None) -> dict:
         if (e := seen.get((config_hash(c.to_dict(), ('seed', 'experiment')), c.seed))): out[e] = out.get(e, 0) + 1
     return out
 
+def _fit_group(c: Config):
+    "Configs that share one main fit under `fit_cache` (same `fit_key` and training settings) share this; None for a recipe without a `fit_key`."
+    fk = get_recipe(c.method, c.params).fit_key
+    return (fk, c.dataset, c.rho, c.data_seed, str(c.classes), c.n_max, c.model, c.epochs, c.lr, c.schedule, c.batch_size, c.mom, c.wd, c.seed) if fk else None
+
 def _first_stages_first(todo: list) -> list:
-    "Reorder so that one config of each shared main fit (same `fit_key` and training settings) comes before the others."
+    "Reorder so that one config of each shared main fit comes before the others."
     seen, first, rest = set(), [], []
     for c in todo:
-        fk = get_recipe(c.method, c.params).fit_key
-        g = (fk, c.dataset, c.rho, c.data_seed, str(c.classes), c.n_max, c.model, c.epochs, c.lr, c.schedule, c.batch_size, c.mom, c.wd, c.seed) if fk else id(c)
+        g = _fit_group(c) or id(c)
         (rest if g in seen else first).append(c); seen.add(g)
     return first + rest
+
+def _cost_key(c: Config) -> str:
+    "Configs that cost the same to run: the same config, its seeds and experiment name aside (what `run_grid`'s time limit measures by)."
+    return config_hash(c.to_dict(), ('seed', 'data_seed', 'experiment'))
 
 class MixedPrecision(ValueError):
     "A grid would add records trained in another precision than its experiment's registry already holds."
@@ -257,7 +265,7 @@ def precision_clash(cfgs: list[Config], prec: str, root=None) -> dict:
 
 def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, progress=True, fit_cache=None, time_limit=None,
              snapshots=None, snapshot_every=10, mixed_precision=False) -> dict:
-    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run that would end after it. `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them. `mixed_precision`: allow adding records in another precision than the experiment's (else `MixedPrecision`)."
+    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run expected to end after it (expected: as long as the longest finished run of the same config; a run whose main fit a finished run left in `fit_cache`, that fit's time × its recipe's `post_epochs` / `epochs`; else the longest finished run. A run that would not fit is passed over for a shorter one). `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them. `mixed_precision`: allow adding records in another precision than the experiment's (else `MixedPrecision`)."
     t0 = time.time()
     rank, world = init_distrib()   # (0, 1) unless started by torchrun / accelerate launch with several processes
     if world > 1 and jobs > 1: raise ValueError("under a multi-process launcher every process is one GPU of one run: use jobs=1")
@@ -285,9 +293,16 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
         box = [([c.to_dict() for c in todo], skipped, commit)]; dist.broadcast_object_list(box, 0)
         todo, skipped, commit = [Config.from_dict(d) for d in box[0][0]], box[0][1], box[0][2]
         progress = progress and rank == 0
-    failures, ran, longest = [], 0, 0.0
-    def may_start():   # a run is expected to take as long as the longest finished one (0 before any has finished)
-        return time_limit is None or time.time() - t0 + longest < time_limit
+    failures, ran, longest, took, fitted = [], 0, 0.0, {}, {}   # took: `_cost_key` -> the longest finished run of that config; fitted: `_fit_group` -> a finished run's time
+    queue = list(todo)
+    def expected(c):   # seconds run `c` is expected to take (0 before any run has finished)
+        if (k := _cost_key(c)) in took: return took[k]
+        post = get_recipe(c.method, c.params).post_epochs
+        if fit_cache and post is not None and (g := _fit_group(c)) in fitted: return fitted[g] * post / c.epochs   # only its stages after the cached fit
+        return longest
+    def next_run():   # the first queued run expected to end inside the time limit, or None
+        for i, c in enumerate(queue):
+            if time_limit is None or time.time() - t0 + expected(c) < time_limit: return queue.pop(i)
     pb = None
     if progress and todo:
         from fastprogress.fastprogress import progress_bar
@@ -296,27 +311,27 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
         nonlocal ran, longest
         if err is None:
             if rank == 0: Registry(c.experiment, root).append(rec)   # one record per run, whatever the number of processes
-            ran += 1; longest = max(longest, rec['wall_s'])
+            ran += 1; longest = max(longest, rec['wall_s']); k = _cost_key(c); took[k] = max(took.get(k, 0.0), rec['wall_s'])
+            if fit_cache and (g := _fit_group(c)) and not rec.get('fit_cache', {}).get('hit'): fitted.setdefault(g, rec['wall_s'])   # it trained the shared fit
         else: failures.append((c, err)); print(f"run failed: {c.experiment} {c.dataset} {c.method} seed={c.seed}\n{err}", file=sys.stderr)
         if pb is not None: pb.update(ran + len(failures))
-    queue = list(todo)
     if jobs <= 1:
-        while queue and may_start(): c = queue.pop(0); finish(c, *_run_safe(c.to_dict(), device, commit, fit_cache, snapshots))
+        while (c := next_run()) is not None: finish(c, *_run_safe(c.to_dict(), device, commit, fit_cache, snapshots))
     else:
         import concurrent.futures as cf, multiprocessing as mp
         threads = max(1, (os.cpu_count() or 1) // jobs) if (device or default_device().type) == 'cpu' else 2
         with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=_worker_init, initargs=(threads, os.getpid())) as ex:
             futs = {}
             def submit():   # keep `jobs` runs in flight, while the time limit allows
-                while queue and len(futs) < jobs and may_start():
-                    c = queue.pop(0); futs[ex.submit(_run_safe, c.to_dict(), device, commit, fit_cache, snapshots)] = c
+                while len(futs) < jobs and (c := next_run()) is not None:
+                    futs[ex.submit(_run_safe, c.to_dict(), device, commit, fit_cache, snapshots)] = c
             submit()
             while futs:
                 f = next(cf.as_completed(futs)); c = futs.pop(f)
                 try: rec, err = f.result()
                 except Exception: rec, err = None, traceback.format_exc()
                 finish(c, rec, err); submit()
-    if queue: print(f"time limit {time_limit:g}s: {len(queue)} runs not started (the longest run took {longest:.0f}s); run again to go on", file=sys.stderr)
+    if queue: print(f"time limit {time_limit:g}s: {len(queue)} runs not started, expected to end after it (the longest run took {longest:.0f}s); run again to go on", file=sys.stderr)
     return dict(ran=ran, skipped=skipped, failed=len(failures), failures=failures, not_started=len(queue))
 
 # %% ../nbs/04_experiments.ipynb #d9bb2098

@@ -492,6 +492,7 @@ class Recipe:
     reports: list = field(default_factory=list)  # callables (learn, ds) -> dict, measured on the final model
     fit_key: str | None = None   # recipes whose main fit trains the same model (same sampler, callbacks, loss) share a key
     resumable: bool = False      # its main fit resumes exactly from a `Snapshots` snapshot (a test shows it); off by default
+    post_epochs: int | None = None  # epochs its `post` stages train, when known: `run_grid`'s time limit expects them to cost that share of the main fit
 
 METHODS: dict[str, Callable[..., Recipe]] = {}
 
@@ -538,7 +539,7 @@ def mixup_fit_key(alpha) -> str:
 def crt_recipe(epochs=10, lr=None, schedule='cosine', reinit=True, mixup=None):
     def stage(learn, ds, cfg):
         crt(learn, ds, epochs, lr if lr is not None else cfg.lr, schedule, reinit, seed=cfg.seed)
-    return Recipe('uniform', [MixUp(mixup)] if mixup else [], post=[stage], fit_key=mixup_fit_key(mixup), resumable=True)
+    return Recipe('uniform', [MixUp(mixup)] if mixup else [], post=[stage], fit_key=mixup_fit_key(mixup), resumable=True, post_epochs=epochs)
 
 @register_method('mixup')
 def mixup_recipe(alpha=1.0): return Recipe('uniform', [MixUp(alpha)], fit_key=mixup_fit_key(alpha), resumable=True)

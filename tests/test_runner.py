@@ -158,6 +158,40 @@ def test_time_limit_starts_no_run_past_it(tmp_path):
     with pytest.raises(ValueError, match='time_limit'): run_grid(cfgs, root=tmp_path, device='cpu', progress=False, time_limit=0)
 
 
+def _walls(monkeypatch, walls: dict):
+    "Make `run_grid`'s runs real but recorded as if each method took `walls[method]` seconds (what its time limit reads)."
+    import lt_repro.experiments as E
+    real = E._run_safe
+    def fake(cfg_dict, *a):
+        rec, err = real(cfg_dict, *a)
+        if rec and rec['method'] in walls: rec['wall_s'] = float(walls[rec['method']])
+        return rec, err
+    monkeypatch.setattr(E, '_run_safe', fake)
+
+
+def test_time_limit_passes_over_a_long_run_for_shorter_ones(tmp_path, monkeypatch):
+    "Expected times are per config: after a long CE, a short q-power still starts; CE's second seed does not."
+    _walls(monkeypatch, {'ce': 1000, 'qpower': 1})
+    q0, q1, c0, c1 = grid(BASE, seeds=(0, 1), method=['qpower', 'ce'])
+    r = run_grid([q0, c0, c1, q1], root=tmp_path, device='cpu', progress=False, time_limit=500)
+    assert (r['ran'], r['not_started']) == (3, 1)
+    assert sorted((x['method'], x['seed']) for x in Registry('t', tmp_path).records()) == [('ce', 0), ('qpower', 0), ('qpower', 1)]
+
+
+def test_time_limit_expects_a_cached_fit_to_cost_only_its_later_stages(tmp_path, monkeypatch):
+    "cRT after CE's fit (shared through `fit_cache`) is expected to take CE's time × its re-training epochs / CE's epochs."
+    monkeypatch.setenv('LT_REPRO_COMMIT', 'test-commit')
+    _walls(monkeypatch, {'ce': 600})   # > the limit: anything expected to take as long as CE does not start
+    base = dict(BASE, epochs=2)
+    ce, short, long_ = grid(base, (0,), method_rows(('ce', {}), ('crt', {'epochs': 1}), ('crt', {'epochs': 4})))
+    r = run_grid([ce, short, long_], root=tmp_path, device='cpu', progress=False, time_limit=500, fit_cache=tmp_path / 'fits')
+    recs = Registry('t', tmp_path).records()
+    assert (r['ran'], r['not_started']) == (2, 1) and [x['params'] for x in recs if x['method'] == 'crt'] == [{'epochs': 1}]   # 600·1/2 < 500 < 600·4/2
+    assert [x['fit_cache']['hit'] for x in recs] == [False, True]
+    none = run_grid([short], root=tmp_path / 'nocache', device='cpu', progress=False, time_limit=500, force=True)
+    assert none['ran'] == 1   # the first run of a grid always starts (nothing measured yet)
+
+
 def test_snapshot_resumes_in_a_worker_process(tmp_path, monkeypatch):
     "A fit killed after epoch 2 of 3 leaves a snapshot; a 2-process grid, at a later commit with the same code, resumes it in a spawned worker and ends exactly as a fit never stopped."
     from lt_repro.train import killed_after
