@@ -15,8 +15,8 @@ from .experiments import Config, run_one, run_grid, Registry, device_name, git_c
 
 # %% auto #0
 __all__ = ['COST_METHODS', 'BENCH_FIELDS', 'BENCH_TARGETS', 'PILDataset', 'reference_train', 'ours_train',
-           'concurrent_throughput', 'EpochTimer', 'method_cost', 'precision_cost', 'compile_cost', 'record_bench',
-           'run_bench', 'gpu_bench_table', 'plot_bench']
+           'concurrent_throughput', 'EpochTimer', 'method_cost', 'precision_cost', 'HostReadEachStep', 'sync_cost',
+           'compile_cost', 'record_bench', 'run_bench', 'gpu_bench_table', 'plot_bench']
 
 # %% ../nbs/90_benchmark.ipynb #34239335
 class PILDataset(torch.utils.data.Dataset):
@@ -87,8 +87,8 @@ class EpochTimer(Callback):
 
 COST_METHODS = (('ce', {}), ('mixup', {}), ('csa', {'start_aug': 0, 'end_aug': 0, 'delta': 0.0}), ('cbs_rrs', {}), ('cbs_rrs', {'ss': True}))
 
-def method_cost(dataset='cifar10', methods=COST_METHODS, epochs=3, n_train=None, device=None, seed=0, bs=128) -> list[dict]:
-    "Training seconds per epoch of each method's main fit, side by side on one device (epoch 1 not counted), and the ratio to CE."
+def method_cost(dataset='cifar10', methods=COST_METHODS, epochs=3, n_train=None, device=None, seed=0, bs=128, extra_cbs=()) -> list[dict]:
+    "Training seconds per epoch of each method's main fit, side by side on one device (epoch 1 not counted), and the ratio to CE; `extra_cbs`: callback classes added to every fit."
     if epochs < 2: raise ValueError("need >= 2 epochs: the first is a warm-up")
     ds = get_lt_dataset(dataset, 100, 0)
     if n_train:   # a slice of the training set (CPU) with the same long-tailed profile, at least 4 images a class; same for every method
@@ -99,7 +99,7 @@ def method_cost(dataset='cifar10', methods=COST_METHODS, epochs=3, n_train=None,
     rows = []
     for m, p in methods:
         r, timer = get_recipe(m, p), EpochTimer()
-        learn = lt_learner(ds, 'default', r.sampler, bs, 0.9, 2e-4, seed, device, cbs=list(r.cbs) + [timer], loss_func=r.loss_func)
+        learn = lt_learner(ds, 'default', r.sampler, bs, 0.9, 2e-4, seed, device, cbs=list(r.cbs) + [timer] + [cb() for cb in extra_cbs], loss_func=r.loss_func)
         fit_lt(learn, epochs, 0.1, 'ldam')
         rows.append(dict(method=m, params=p, s_per_epoch=float(np.median(timer.times[1:])), steps=len(learn.dls.train)))
     ce = next((r['s_per_epoch'] for r in rows if r['method'] == 'ce'), None)
@@ -113,6 +113,21 @@ def precision_cost(dataset='cifar10', epochs=3, n_train=None, seed=0) -> list[di
         with cpu_bf16(prec == 'bf16'): r = method_cost(dataset, (('ce', {}),), epochs, n_train, 'cpu', seed)[0]
         rows.append(dict(precision=prec, s_per_epoch=r['s_per_epoch'], steps=r['steps']))
     for r in rows: r['x_fp32'] = r['s_per_epoch'] / rows[0]['s_per_epoch']
+    return rows
+
+class HostReadEachStep(Callback):
+    "Read the loss back to the host after every training batch (what fastai's `Recorder` does by itself): makes the host wait for the device each step."
+    order = 100
+    def after_batch(self):
+        if self.training: self.loss.item()
+
+def sync_cost(dataset='cifar10', epochs=4, n_train=None, device=None, seed=0) -> list[dict]:
+    "CE seconds per epoch as the runner trains it (no host read a step) and with `HostReadEachStep`, side by side (epoch 1 not counted)."
+    rows = []
+    for forced in (False, True):
+        r = method_cost(dataset, (('ce', {}),), epochs, n_train, device, seed, extra_cbs=(HostReadEachStep,) if forced else ())[0]
+        rows.append(dict(host_read_each_step=forced, s_per_epoch=r['s_per_epoch'], steps=r['steps']))
+    rows[1]['x_ours'] = rows[1]['s_per_epoch'] / rows[0]['s_per_epoch']
     return rows
 
 def compile_cost(dataset='cifar10', methods=(('ce', {}), ('csa', {'start_aug': 0, 'end_aug': 0, 'delta': 0.0})), mode='reduce-overhead',
@@ -139,7 +154,7 @@ def record_bench(kind, root=None, **figures):
     return rec
 
 def run_bench(what='cpu', root=None, epochs=200, seeds=(0, 1, 2), concurrency=(1, 4, 8, 16), reference=True):
-    "CPU: LeNet on MNIST-LT, 8 epochs. GPU: ours vs reference on CIFAR-10-LT, then 1/4/8/16 concurrent runs. 'methods': `method_cost`; 'precision': `precision_cost` (CPU)."
+    "CPU: LeNet on MNIST-LT, 8 epochs. GPU: ours vs reference on CIFAR-10-LT, then 1/4/8/16 concurrent runs. 'methods': `method_cost`; 'precision': `precision_cost` (CPU); 'sync': `sync_cost`; 'compile': `compile_cost`."
     out = []
     if what == 'methods':   # ResNet-32, CIFAR-10-LT: the full training set on a GPU, a 2048-image slice on a CPU
         gpu = torch.cuda.is_available()
@@ -150,6 +165,11 @@ def run_bench(what='cpu', root=None, epochs=200, seeds=(0, 1, 2), concurrency=(1
         rows = precision_cost('cifar10', n_train=2048)
         out.append(record_bench('precision_cost', root, dataset='cifar10', rho=100, n_train=2048, rows=rows))
         for r in rows: print(f"{r['precision']:5s} {r['s_per_epoch']:7.2f} s/epoch  x{r['x_fp32']:.2f} fp32")
+    if what == 'sync':   # CE with and without a host read each step: the full training set on a GPU, a 2048-image slice on a CPU
+        gpu = torch.cuda.is_available()
+        rows = sync_cost('cifar10', n_train=None if gpu else 2048)
+        out.append(record_bench('sync_cost', root, dataset='cifar10', rho=100, n_train=None if gpu else 2048, rows=rows))
+        for r in rows: print(f"host read each step {str(r['host_read_each_step']):5s} {r['s_per_epoch']:7.2f} s/epoch" + (f"  x{r['x_ours']:.2f} ours" if 'x_ours' in r else ''))
     if what == 'compile':   # eager vs torch.compile: CUDA graphs ('reduce-overhead') on a GPU; inductor's default on a CPU slice
         gpu = torch.cuda.is_available()
         rows = compile_cost('cifar10', mode='reduce-overhead' if gpu else 'default', n_train=None if gpu else 2048)

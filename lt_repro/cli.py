@@ -89,7 +89,7 @@ def _parser():
     rh.add_argument('--grid', default=','.join(GPU_GRIDS)); rh.add_argument('--jobs', type=int, default=1)
     rh.add_argument('--n-max', type=int, default=REHEARSAL_N_MAX, help='images of the largest class (rho is capped at n_max/4)'); rh.add_argument('--device', default=None)
     b = sub.add_parser('bench', help='speed benchmark; figures go to results/bench.jsonl')
-    b.add_argument('--what', default='cpu', choices=['cpu', 'gpu', 'all', 'methods', 'precision', 'compile']); b.add_argument('--results', default=None)
+    b.add_argument('--what', default='cpu', choices=['cpu', 'gpu', 'all', 'methods', 'precision', 'sync', 'compile']); b.add_argument('--results', default=None)
     b.add_argument('--seeds', default='0,1,2'); b.add_argument('--epochs', type=int, default=200)
     b.add_argument('--concurrency', default='1,4,8,16', help="concurrent-run counts to measure ('' to skip)")
     b.add_argument('--no-reference', action='store_true', help='skip the reference trainer (it takes ~7 min a run on an H100)')

@@ -11,7 +11,7 @@ from functools import partial
 from typing import Callable
 import numpy as np
 import torch, torch.nn as nn, torch.nn.functional as F
-from fastai.learner import Learner
+from fastai.learner import Learner, AvgSmoothLoss
 from fastai.data.core import DataLoaders
 from fastai.callback.core import Callback, CancelValidException
 from fastai.callback.schedule import ParamScheduler  # noqa: F401  (patches fit_one_cycle onto Learner)
@@ -31,10 +31,11 @@ __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'A
            'set_seed', 'crop_flip', 'random_resized_crop', 'colour_jitter', 'center_crop', 'imagenet_aug', 'TensorDL',
            'split_pair', 'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics', 'logits', 'predict',
            'feature_module', 'features_of', 'accuracy_report', 'evaluate', 'EpochSchedule', 'ValidateAtEnd',
-           'FrozenBody', 'init_distrib', 'GradAverage', 'sgd', 'BF16', 'lt_learner', 'fit_lt', 'crt', 'Recipe',
-           'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe',
-           'mixup_fit_key', 'crt_recipe', 'mixup_recipe', 'train_lt', 'rng_state', 'set_rng_state', 'code_hash',
-           'FitCache', 'use_fit_cache', 'Snapshots', 'Snapshot', 'use_snapshots', 'killed_after', 'check_resume']
+           'FrozenBody', 'init_distrib', 'GradAverage', 'sgd', 'DeviceSmoothLoss', 'HostLosses', 'BF16', 'lt_learner',
+           'fit_lt', 'crt', 'Recipe', 'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe',
+           'cbrs_recipe', 'qpower_recipe', 'mixup_fit_key', 'crt_recipe', 'mixup_recipe', 'train_lt', 'rng_state',
+           'set_rng_state', 'code_hash', 'FitCache', 'use_fit_cache', 'Snapshots', 'Snapshot', 'use_snapshots',
+           'killed_after', 'check_resume']
 
 # %% ../nbs/03_train.ipynb #89136a4f
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -184,7 +185,8 @@ class TensorDL:
         if self.paired: return len(self.order)
         n = len(self.order) if hasattr(self.order, '__len__') and not isinstance(self.order, str) else self.n
         return n // self.bs if self.drop_last else -(-n // self.bs)
-    def _batches(self):
+    def _host_batches(self):
+        "This epoch's index batches, drawn on the host (a pair of them per batch for a `PairedBatchSampler`)."
         if self.paired: yield from (tuple(self._mine(torch.as_tensor(np.asarray(i))) for i in b) for b in self.order); return
         if self.order == 'sequential': idx = torch.arange(self.n)
         elif self.order == 'shuffle': idx = torch.randperm(self.n, generator=self._g)
@@ -192,6 +194,13 @@ class TensorDL:
         for i in range(len(self)):
             b = idx[i * self.bs:(i + 1) * self.bs]
             yield b if self.order == 'sequential' else self._mine(b)
+    def _batches(self):
+        "`_host_batches` moved to the device in one copy an epoch: a copy a batch would make the host wait for the device every step."
+        hb = list(self._host_batches())
+        flat = [t for b in hb for t in (b if self.paired else (b,))]
+        if not flat: return
+        parts = iter(torch.cat(flat).to(self.device, non_blocking=True).split([len(t) for t in flat]))
+        for b in hb: yield tuple(next(parts) for _ in b) if self.paired else next(parts)
     def _mine(self, b):
         "This process's contiguous part of a global batch (data-parallel training; everything when not sharded)."
         r, w = self.shard
@@ -204,7 +213,7 @@ class TensorDL:
         if self.stats is not None: x = (x - self._mean) / self._std
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
     def _get(self, idx):
-        idx = torch.as_tensor(idx).to(self.device, non_blocking=True)
+        if not (isinstance(idx, torch.Tensor) and idx.device == self.device): idx = torch.as_tensor(idx).to(self.device, non_blocking=True)
         return self.process(self.x[idx]), self.y[idx]
     def __iter__(self):
         for b in self._batches():
@@ -431,6 +440,22 @@ def sgd(mom=0.9, wd=5e-4, nesterov=False):
     "torch SGD (L2 weight decay, as the papers) as a fastai `opt_func`."
     return partial(OptimWrapper, opt=partial(torch.optim.SGD, momentum=mom, weight_decay=wd, nesterov=nesterov, foreach=True))
 
+class DeviceSmoothLoss(AvgSmoothLoss):
+    "fastai's smoothed training loss (same numbers), kept on the loss's device: fastai's own copies each batch's loss to the host, which makes the host wait for the GPU every step."
+    def accumulate(self, learn):
+        self.count += 1
+        l = learn.loss.detach().mean()
+        self.val = torch.lerp(l, self.val.to(l.device), self.beta)
+
+class HostLosses(Callback):
+    "Move the epoch's smoothed losses in `recorder.losses` to the host in one copy after each epoch (fastai's plots and `values` expect host tensors)."
+    order = 60   # after the Recorder
+    def before_fit(self): self.start = 0
+    def after_epoch(self):
+        L = self.recorder.losses
+        if len(L) > self.start and L[-1].device.type != 'cpu': L[self.start:] = list(torch.stack(L[self.start:]).cpu().unbind())
+        self.start = len(L)
+
 class BF16(MixedPrecision):
     "fastai's bf16 `MixedPrecision` on the data's device type (fastai's own autocasts CUDA only, so a CPU rehearsal needs this)."
     def __init__(self): super().__init__(amp_mode='bf16')
@@ -452,6 +477,7 @@ def lt_learner(ds: LTDataset, model='default', sampler='uniform', bs=128, mom=0.
     cbs = list(cbs or []) + ([ValidateAtEnd()] if validate == 'end' else []) + ([GradAverage()] if num_distrib() > 1 else [])
     learn = Learner(dls, model, loss_func=loss_func or CrossEntropyLossFlat(), opt_func=sgd(mom, wd), metrics=shot_metrics(ds), cbs=cbs)
     if gpu_path(dev) and bf16: learn.add_cb(BF16())
+    learn.recorder.smooth_loss = DeviceSmoothLoss(learn.recorder.smooth_loss.beta); learn.add_cb(HostLosses())   # no host sync a step
     if quiet: learn.remove_cbs([c for c in learn.cbs if type(c).__name__ == 'ProgressCallback']); learn.logger = lambda *a, **k: None
     return learn
 
