@@ -441,7 +441,7 @@ def sgd(mom=0.9, wd=5e-4, nesterov=False):
     return partial(OptimWrapper, opt=partial(torch.optim.SGD, momentum=mom, weight_decay=wd, nesterov=nesterov, foreach=True))
 
 class DeviceSmoothLoss(AvgSmoothLoss):
-    "fastai's smoothed training loss (same numbers), kept on the loss's device: fastai's own copies each batch's loss to the host, which makes the host wait for the GPU every step."
+    "fastai's smoothed training loss kept on the loss's device (fastai's own copies each batch's loss to the host, which makes the host wait for the GPU every step); the same numbers, except that under data-parallel training each process smooths its own loss instead of the gathered one."
     def accumulate(self, learn):
         self.count += 1
         l = learn.loss.detach().mean()
