@@ -155,25 +155,23 @@ def record_bench(kind, root=None, **figures):
 
 def run_bench(what='cpu', root=None, epochs=200, seeds=(0, 1, 2), concurrency=(1, 4, 8, 16), reference=True):
     "CPU: LeNet on MNIST-LT, 8 epochs. GPU: ours vs reference on CIFAR-10-LT, then 1/4/8/16 concurrent runs. 'methods': `method_cost`; 'precision': `precision_cost` (CPU); 'sync': `sync_cost`; 'compile': `compile_cost`."
-    out = []
-    if what == 'methods':   # ResNet-32, CIFAR-10-LT: the full training set on a GPU, a 2048-image slice on a CPU
-        gpu = torch.cuda.is_available()
-        rows = method_cost('cifar10', epochs=4 if gpu else 3, n_train=None if gpu else 2048)
-        out.append(record_bench('method_cost', root, dataset='cifar10', rho=100, n_train=None if gpu else 2048, rows=rows))
+    out, gpu = [], torch.cuda.is_available()
+    n_slice = None if gpu else 2048   # 'methods', 'sync', 'compile': the full training set on a GPU, a 2048-image slice on a CPU
+    if what == 'methods':   # ResNet-32, CIFAR-10-LT
+        rows = method_cost('cifar10', epochs=4 if gpu else 3, n_train=n_slice)
+        out.append(record_bench('method_cost', root, dataset='cifar10', rho=100, n_train=n_slice, rows=rows))
         for r in rows: print(f"{r['method']:8s} {json.dumps(r['params']):50s} {r['s_per_epoch']:7.2f} s/epoch  x{r['x_ce']:.2f} CE")
     if what == 'precision':   # CPU: CE on a CIFAR-10-LT slice in fp32 and in bf16 autocast + channels_last
         rows = precision_cost('cifar10', n_train=2048)
         out.append(record_bench('precision_cost', root, dataset='cifar10', rho=100, n_train=2048, rows=rows))
         for r in rows: print(f"{r['precision']:5s} {r['s_per_epoch']:7.2f} s/epoch  x{r['x_fp32']:.2f} fp32")
-    if what == 'sync':   # CE with and without a host read each step: the full training set on a GPU, a 2048-image slice on a CPU
-        gpu = torch.cuda.is_available()
-        rows = sync_cost('cifar10', n_train=None if gpu else 2048)
-        out.append(record_bench('sync_cost', root, dataset='cifar10', rho=100, n_train=None if gpu else 2048, rows=rows))
+    if what == 'sync':   # CE with and without a host read each step
+        rows = sync_cost('cifar10', n_train=n_slice)
+        out.append(record_bench('sync_cost', root, dataset='cifar10', rho=100, n_train=n_slice, rows=rows))
         for r in rows: print(f"host read each step {str(r['host_read_each_step']):5s} {r['s_per_epoch']:7.2f} s/epoch" + (f"  x{r['x_ours']:.2f} ours" if 'x_ours' in r else ''))
     if what == 'compile':   # eager vs torch.compile: CUDA graphs ('reduce-overhead') on a GPU; inductor's default on a CPU slice
-        gpu = torch.cuda.is_available()
-        rows = compile_cost('cifar10', mode='reduce-overhead' if gpu else 'default', n_train=None if gpu else 2048)
-        out.append(record_bench('compile_cost', root, dataset='cifar10', rho=100, n_train=None if gpu else 2048, rows=rows))
+        rows = compile_cost('cifar10', mode='reduce-overhead' if gpu else 'default', n_train=n_slice)
+        out.append(record_bench('compile_cost', root, dataset='cifar10', rho=100, n_train=n_slice, rows=rows))
         for r in rows: print(f"{r['method']:5s} {r['compile']:16s} " + (f"{r['s_per_epoch']:7.2f} s/epoch" if r['s_per_epoch'] else r['error']) +
                              (f"  x{r['x_eager']:.2f} eager" if r.get('x_eager') else ''))
     if what in ('cpu', 'all'):
