@@ -26,13 +26,24 @@ _NUM = dict(rho=float, epochs=int, batch_size=int, lr=float, mom=float, wd=float
 
 def _split(v, typ=str): return [typ(x) for x in str(v).split(',') if x != '']
 
+_JSON = ('params', 'classes')   # fields whose value is one JSON value, not a comma list: --where 'params={}', --where 'classes=[0,5]'
+
+def _where_val(k, x, typ):
+    if k == 'n_max' and x.lower() in ('none', 'null'): return None
+    return typ(x)
+
 def where(cfgs: list, conds: list) -> list:
-    "Keep the configs matching every `KEY=V1,V2` condition (a config field, e.g. `dataset=cifar10`, `rho=100`, `method=ce,crt`), in grid order."
+    "Keep the configs matching every `KEY=V1,V2` condition (a config field, e.g. `dataset=cifar10`, `rho=100`, `method=ce,crt`; `params` and `classes` take one JSON value, e.g. `params={}`), in grid order."
     for cond in conds:
         k, eq, v = cond.partition('=')
         if not eq or k not in Config.__dataclass_fields__: raise ValueError(f"--where {cond!r}: want KEY=VALUE[,VALUE] with KEY a config field ({', '.join(Config.__dataclass_fields__)})")
-        typ = _NUM.get(k, int if k == 'seed' else str)
-        vals = set(_split(v, typ))
+        if k in _JSON:
+            try: val = json.loads(v)
+            except json.JSONDecodeError: raise ValueError(f"--where {cond!r}: {k} takes one JSON value, e.g. --where 'params={{}}' or --where 'params={{\"q\": 0.5}}'") from None
+            cfgs = [c for c in cfgs if getattr(c, k) == val]; continue
+        typ = _NUM.get(k, int if k in ('seed', 'n_max') else str)
+        try: vals = set(_where_val(k, x, typ) for x in _split(v))
+        except ValueError: raise ValueError(f"--where {cond!r}: {k} wants {typ.__name__} values") from None
         cfgs = [c for c in cfgs if getattr(c, k) in vals]
     return cfgs
 
