@@ -235,7 +235,7 @@ def table2(df, schedule='csa') -> pd.DataFrame:
     return pd.DataFrame(out)
 
 def table2_verdict(df) -> pd.DataFrame:
-    "One row per (claim, dataset): ours on the paper's schedule (gaps ± combined std over the three rho), the verdict, and one-cycle's."
+    "One row per (claim, dataset): ours on the paper's schedule (gaps ± combined std over the three rho), the verdict over all three, each rho's alone, and one-cycle's."
     from lt_repro.experiments import seed_gap, judge
     acc = lambda ds, lab, rho, sch: df[(df.row == lab) & (df.dataset == ds) & (df.rho == rho) & (df.schedule == sch)].acc
     out = []
@@ -243,7 +243,8 @@ def table2_verdict(df) -> pd.DataFrame:
         for ds in ('cifar100', 'cifar10'):
             gaps = {sch: [seed_gap(acc(ds, a, r, sch), acc(ds, b, r, sch)) for r in (100, 50, 10)] for sch in ('csa', 'one_cycle')}
             txt = ', '.join(f'ρ={r}: {g[0]:+.1f}±{g[1]:.1f}' for r, g in zip((100, 50, 10), gaps['csa']) if g is not None) or '–'
-            out.append(dict(claim=f'{a} beats {b}', dataset=ds, ours=txt, verdict=judge(gaps['csa']), one_cycle=judge(gaps['one_cycle'])))
+            out.append(dict(claim=f'{a} beats {b}', dataset=ds, ours=txt, verdict=judge(gaps['csa']), **{'ρ=100 / 50 / 10': ' / '.join(judge([g]) for g in gaps['csa'])},
+                            one_cycle=judge(gaps['one_cycle'])))
     return pd.DataFrame(out)
 
 def plot_shots(df, dataset='cifar100', rho=100, schedule='csa', rows=('CE', 'CB-RS', 'cRT', 'CSA'), ax=None):
