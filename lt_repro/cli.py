@@ -29,7 +29,7 @@ def _split(v, typ=str): return [typ(x) for x in str(v).split(',') if x != '']
 _JSON = ('params', 'classes')   # fields whose value is one JSON value, not a comma list: --where 'params={}', --where 'classes=[0,5]'
 
 def _where_val(k, x, typ):
-    if k == 'n_max' and x.lower() in ('none', 'null'): return None
+    if k in ('n_max', 'n_test') and x.lower() in ('none', 'null'): return None
     return typ(x)
 
 def where(cfgs: list, conds: list) -> list:
@@ -41,7 +41,7 @@ def where(cfgs: list, conds: list) -> list:
             try: val = json.loads(v)
             except json.JSONDecodeError: raise ValueError(f"--where {cond!r}: {k} takes one JSON value, e.g. --where 'params={{}}' or --where 'params={{\"q\": 0.5}}'") from None
             cfgs = [c for c in cfgs if getattr(c, k) == val]; continue
-        typ = _NUM.get(k, int if k in ('seed', 'n_max') else str)
+        typ = _NUM.get(k, int if k in ('seed', 'n_max', 'n_test') else str)
         try: vals = set(_where_val(k, x, typ) for x in _split(v))
         except ValueError: raise ValueError(f"--where {cond!r}: {k} wants {typ.__name__} values") from None
         cfgs = [c for c in cfgs if getattr(c, k) in vals]
@@ -79,7 +79,7 @@ def _parser():
     r.add_argument('--device', default=None); r.add_argument('--force', action='store_true', help='re-run finished (config, seed)')
     r.add_argument('--results', default=None, help='results folder (default: results/ of the checkout, or $LT_REPRO_RESULTS)')
     r.add_argument('--list', action='store_true', help='only list the configs (JSON lines), and on stderr how many are recorded and which runs are left')
-    r.add_argument('--cpu-bf16', action='store_true', help='on a CPU too, train the GPU way: bf16 autocast and channels_last (records say `precision`; ~2x faster for ResNet-32 on CPUs with bf16 instructions)')
+    r.add_argument('--cpu-bf16', action='store_true', help='on a CPU too, train the GPU way: bf16 autocast and channels_last (records say `precision`; ~2x faster for ResNet-32 on CPUs with bf16 instructions; refused on one without: emulated, it is ~8x slower than fp32)')
     r.add_argument('--mixed-precision', action='store_true', help="add records in another precision than the experiment's registry holds (refused otherwise: its mean ± std would mix them)")
     r.add_argument('--time-limit', type=float, default=None, help='seconds: start no run expected to end after this (the longest finished run is the estimate); for a GPU command with a wall-clock limit')
     r.add_argument('--compile', default=None, choices=['default', 'reduce-overhead', 'max-autotune-no-cudagraphs'], help='torch.compile every model in this mode (records say `compile`); default: eager. Measure first: `bench --what compile`')
@@ -167,8 +167,13 @@ def main(argv=None):
             for c in cfgs: print(json.dumps(c.to_dict()))
             print(list_summary(cfgs, recorded(cfgs, a.results)), file=sys.stderr)
             return 0
-        import contextlib
+        import contextlib, torch
+        from lt_repro import train
         from lt_repro.train import cpu_bf16, compiled
+        if a.cpu_bf16 and torch.device(a.device or train.default_device()).type == 'cpu' and not train.cpu_has_bf16():   # emulated bf16: slower, not faster
+            raise SystemExit(f"lt_repro run --cpu-bf16: this CPU ({train.cpu_isa()}) has no bf16 instructions, so bf16 autocast would be emulated, "
+                             "several times slower than fp32 (`lt_repro bench --what precision` measures it). Leave out --cpu-bf16 to train in fp32; "
+                             "--mixed-precision adds fp32 records to an experiment that holds bf16 ones.")
         with cpu_bf16() if a.cpu_bf16 else contextlib.nullcontext(), compiled(a.compile) if a.compile else contextlib.nullcontext():
             try: r = run_grid(cfgs, jobs=a.jobs, force=a.force, device=a.device, root=a.results, fit_cache=a.fit_cache, time_limit=a.time_limit,
                               snapshots=a.snapshots, snapshot_every=a.snapshot_every, mixed_precision=a.mixed_precision)

@@ -188,7 +188,7 @@ def csa_cpu_grid(scale='full'):
     from lt_repro.experiments import grid, method_rows
     full = scale == 'full'
     base = dict(CSA_BASE, experiment='csa_cpu' if full else 'csa_cpu_ci', dataset='cifar10', epochs=20 if full else 1, schedule='one_cycle')
-    if not full: base.update(n_max=128, rho=32)   # the CI version: 128 … 4 images a class, one epoch
+    if not full: base.update(n_max=128, rho=32, n_test=20)   # the CI version: 128 … 4 images a class, one epoch, 20 test images a class
     # the paper's warm-up (10 of 200 epochs) and clean tail (3 of 200), scaled to 20 epochs and rounded up to whole epochs
     csa = {'start_aug': 1, 'end_aug': 1} if full else {'start_aug': 0, 'end_aug': 0, 'delta': 0.5}
     # no context: the same two-head model on plain balanced batches — which part of CSA carries its gain over CE?

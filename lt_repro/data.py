@@ -12,9 +12,9 @@ import numpy as np
 # %% auto #0
 __all__ = ['SHOTS', 'SPLIT_FILES', 'LT_DATASETS', 'SPLIT_SIZE', 'DataMissingError', 'CorruptDataError', 'data_roots', 'cache_dir',
            'RawData', 'read_idx', 'load_mnist', 'load_cifar', 'load_raw', 'lt_counts', 'shot_groups', 'LTDataset',
-           'select_lt', 'tab10', 'flip_labels', 'colorize', 'make_cmnist', 'lt_selection', 'get_lt_dataset',
-           'read_split_file', 'SplitFileDataset', 'decode_images', 'split_lt_dataset', 'make_synthetic_split', 'stage',
-           'plot_profiles', 'show_cmnist_grid', 'cmnist_browser']
+           'select_lt', 'tab10', 'flip_labels', 'colorize', 'make_cmnist', 'lt_selection', 'first_per_class',
+           'get_lt_dataset', 'read_split_file', 'SplitFileDataset', 'decode_images', 'split_lt_dataset',
+           'make_synthetic_split', 'stage', 'plot_profiles', 'show_cmnist_grid', 'cmnist_browser']
 
 # %% ../nbs/00_data.ipynb #7ad901f7
 class DataMissingError(FileNotFoundError):
@@ -389,10 +389,17 @@ def lt_selection(raw: RawData, name, rho, seed, n_max=None, classes=None):
     counts = lt_counts(n_max, K, rho, avail)
     return counts, select_lt(y, counts, seed)
 
-def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot_rule='auto', download=True, classes=None) -> LTDataset:
-    "A long-tailed dataset: `name` in `LT_DATASETS`, imbalance `rho`, seeded per-class selection, balanced test set (`classes`: a subset, head first)."
+def first_per_class(y, n: int) -> np.ndarray:
+    "Sorted indices of the first `n` items of each class in `y` (all of a class with fewer)."
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1: raise ValueError(f"n_test must be a positive integer, got {n!r}")
+    return np.sort(np.concatenate([np.flatnonzero(y == c)[:n] for c in np.unique(y)]))
+
+def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot_rule='auto', download=True, classes=None, n_test=None) -> LTDataset:
+    "A long-tailed dataset: `name` in `LT_DATASETS`, imbalance `rho`, seeded per-class selection, balanced test set (`classes`: a subset, head first; `n_test`: the first `n_test` test images a class, for small CI runs)."
     if name not in LT_DATASETS: raise ValueError(f"unknown dataset {name!r}; expected one of {LT_DATASETS}")
-    if name in SPLIT_FILES: return _split_checked(name, rho, root, n_max, classes, shot_rule)
+    if name in SPLIT_FILES:
+        if n_test is not None: raise ValueError(f"{name} is fixed by its split files: n_test does not apply")
+        return _split_checked(name, rho, root, n_max, classes, shot_rule)
     if not 0 <= flip < 1: raise ValueError(f"flip ratio must be in [0, 1), got {flip}")
     if classes is not None and name == 'cmnist': raise ValueError("class subsets are not defined for CMNIST-LT (its labels are flipped)")
     raw = load_raw('mnist' if name == 'cmnist' else name, root, download)
@@ -414,6 +421,11 @@ def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot
         extra = dict(clean_y=y, flipped=flipped, colour=col, colour_test=col_te, flip_ratio=flip)
         y = y_new
         counts = np.bincount(y, minlength=K).tolist()
+    if n_test is not None:   # a smaller balanced test set: the first n_test images of each class (CMNIST keeps their colours)
+        te = first_per_class(y_te, n_test)
+        x_te, y_te, ids_te = x_te[te], y_te[te], ids_te[te]
+        if 'colour_test' in extra: extra['colour_test'] = extra['colour_test'][te]
+        extra['n_test'] = n_test
     return LTDataset(name, rho, seed, x, y, ids, x_te, y_te, ids_te, cls_names, [int(c) for c in counts],
                      shot_groups(counts, shot_rule), 'rank10' if shot_rule == 'auto' and K == 10 else shot_rule,
                      raw.source, extra)

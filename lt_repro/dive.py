@@ -187,7 +187,7 @@ def dive_flatness_grid(scale='full'):
     "Supplement §A: binary head-vs-tail CIFAR-10 with ε-smoothed virtual examples, 5 runs each."
     from lt_repro.experiments import grid
     if scale == 'ci':
-        return grid(dict(experiment='dive_flatness_ci', dataset='cifar10', classes=[0, 5], n_max=500, rho=10, model='resnet32', epochs=3,
+        return grid(dict(experiment='dive_flatness_ci', dataset='cifar10', classes=[0, 5], n_max=500, rho=10, n_test=200, model='resnet32', epochs=3,
                          batch_size=64, lr=0.05, wd=2e-4, schedule='one_cycle', method='ve_smooth'), (0,), [dict(params={'eps': e}) for e in (0.0, 0.4)])
     return grid(dict(_CIFAR, experiment='dive_flatness', dataset='cifar10', method='ve_smooth', schedule='dive'), range(5),
                 [dict(n_max=n, rho=r, params={'eps': e}) for n, r in FLAT_SIZES for e in FLAT_EPS], classes=list(FLAT_PAIRS.values()))

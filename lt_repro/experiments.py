@@ -12,17 +12,18 @@ import pandas as pd
 import torch
 from .data import LT_DATASETS, get_lt_dataset, _repo_root, cache_dir
 from .models import MODELS
-from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, cpu_bf16, precision, compile_mode
+from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, cpu_bf16, cpu_isa, precision, compile_mode
 import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F401  (register their methods and grids; every method module is imported here, so workers know them)
 
 # %% auto #0
-__all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'KEYS', 'METRICS', 'Config', 'superseded', 'config_hash', 'git_commit',
-           'versions', 'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows', 'recorded',
-           'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid', 'rehearsal',
-           'rehearse', 'import_records', 'load_results', 'summarise', 'seed_gap', 'paired_gap', 'judge', 'pm']
+__all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'KEYS', 'METRICS', 'Config', 'superseded', 'config_hash',
+           'git_commit', 'versions', 'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows',
+           'recorded', 'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid',
+           'rehearsal', 'rehearse', 'import_records', 'load_results', 'summarise', 'seed_gap', 'paired_gap', 'judge',
+           'pm']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
-_LATER_FIELDS = ('classes', 'n_max')   # fields added after records existed: hashed only when set
+_LATER_FIELDS = ('classes', 'n_max', 'n_test')   # fields added after records existed: hashed only when set
 
 @dataclass
 class Config:
@@ -43,6 +44,7 @@ class Config:
     data_seed: int = 0
     classes: list | None = None   # a class subset, head first (e.g. DiVE's airplane-vs-dog: [0, 5]); None: all classes
     n_max: int | None = None      # images of the largest class; None: the dataset's own
+    n_test: int | None = None     # test images a class (the first ones); None: the whole test set. CI-scale runs only
     def __post_init__(self): self.validate()
     def validate(self):
         "Raise `ValueError` naming the field for anything this project cannot run."
@@ -62,7 +64,9 @@ class Config:
             if not isinstance(self.classes, (list, tuple)) or len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
                 raise ValueError(f"classes must be a list of >= 2 distinct class indices, got {self.classes!r}")
             self.classes = [int(c) for c in self.classes]
-        if self.n_max is not None and (not isinstance(self.n_max, int) or self.n_max < 1): raise ValueError(f"n_max must be a positive integer, got {self.n_max!r}")
+        for k in ('n_max', 'n_test'):
+            v = getattr(self, k)
+            if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1): raise ValueError(f"{k} must be a positive integer, got {v!r}")
         get_recipe(self.method, self.params)   # checks the method's parameters
     @classmethod
     def from_dict(cls, d: dict) -> 'Config':
@@ -110,7 +114,7 @@ def versions() -> dict:
 def device_name(device=None) -> str:
     d = torch.device(device) if device is not None else default_device()
     if d.type == 'cuda': return torch.cuda.get_device_name(d)
-    return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    return f"cpu ({platform.processor() or platform.machine()}, {cpu_isa()}, {torch.get_num_threads()} threads)"   # e.g. 'cpu (x86_64, AVX2, 2 threads)'
 
 # %% ../nbs/04_experiments.ipynb #c738f9b2
 REQUIRED_FIELDS = ('experiment', 'dataset', 'rho', 'method', 'params', 'schedule', 'epochs', 'batch_size', 'seed', 'acc',
@@ -148,8 +152,8 @@ class Registry:
 # %% ../nbs/04_experiments.ipynb #3bb963df
 _DS_CACHE = {}
 def _dataset(cfg: Config):
-    k = (cfg.dataset, cfg.rho, cfg.data_seed, tuple(cfg.classes or ()), cfg.n_max)
-    if k not in _DS_CACHE: _DS_CACHE[k] = get_lt_dataset(cfg.dataset, cfg.rho, cfg.data_seed, n_max=cfg.n_max, classes=cfg.classes)
+    k = (cfg.dataset, cfg.rho, cfg.data_seed, tuple(cfg.classes or ()), cfg.n_max, cfg.n_test)
+    if k not in _DS_CACHE: _DS_CACHE[k] = get_lt_dataset(cfg.dataset, cfg.rho, cfg.data_seed, n_max=cfg.n_max, classes=cfg.classes, n_test=cfg.n_test)
     return _DS_CACHE[k]
 
 def run_one(cfg: Config, device=None, commit=None, fit_cache=None, snapshots=None) -> dict:
@@ -336,6 +340,7 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
 
 # %% ../nbs/04_experiments.ipynb #d9bb2098
 REHEARSAL_N_MAX = 128   # rho capped at 32; CIFAR-100 keeps a many-shot group (> 100 images), which STG's head rule needs
+REHEARSAL_N_TEST = 20   # test images a class: a rehearsal checks that runs run, not what they score
 
 def rehearsal(name, n_max=REHEARSAL_N_MAX) -> list[Config]:
     "Tiny configs covering every method row (from the CI grid) and every dataset/model/schedule/classes of grid `name`'s full version."
@@ -347,7 +352,7 @@ def rehearsal(name, n_max=REHEARSAL_N_MAX) -> list[Config]:
     for i in range(max(len(rows), len(sigs))):   # every row and every signature at least once
         c, (d, m, sch, rho, cl, nm) = rows[i % len(rows)], sigs[i % len(sigs)]
         r = dataclasses.replace(c, experiment=f'{name}_rehearsal', dataset=d, model=m, schedule=sch, rho=float(min(rho, n_max / 4)),
-                                classes=list(cl) or None, n_max=min(nm or n_max, n_max), seed=0)   # the rarest class keeps 4 images
+                                classes=list(cl) or None, n_max=min(nm or n_max, n_max), n_test=REHEARSAL_N_TEST, seed=0)   # the rarest class keeps 4 images
         if r.config_id not in seen: seen.add(r.config_id); out.append(r)
     return out
 

@@ -27,15 +27,15 @@ from .models import get_model, LTModel
 
 # %% auto #0
 __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'AUGS', 'SCHEDULES', 'SCHEDULE_REVISIONS',
-           'METHODS', 'GRIDS', 'default_device', 'gpu_path', 'precision', 'cpu_bf16', 'compile_mode', 'compiled',
-           'set_seed', 'crop_flip', 'random_resized_crop', 'colour_jitter', 'center_crop', 'imagenet_aug', 'TensorDL',
-           'split_pair', 'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics', 'logits', 'predict',
-           'feature_module', 'features_of', 'accuracy_report', 'evaluate', 'EpochSchedule', 'ValidateAtEnd',
-           'FrozenBody', 'init_distrib', 'GradAverage', 'sgd', 'DeviceSmoothLoss', 'HostLosses', 'BF16', 'lt_learner',
-           'fit_lt', 'crt', 'Recipe', 'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe',
-           'cbrs_recipe', 'qpower_recipe', 'mixup_fit_key', 'crt_recipe', 'mixup_recipe', 'train_lt', 'rng_state',
-           'set_rng_state', 'code_hash', 'FitCache', 'use_fit_cache', 'Snapshots', 'Snapshot', 'use_snapshots',
-           'killed_after', 'check_resume']
+           'METHODS', 'GRIDS', 'default_device', 'gpu_path', 'precision', 'cpu_bf16', 'cpu_has_bf16', 'cpu_isa',
+           'compile_mode', 'compiled', 'set_seed', 'crop_flip', 'random_resized_crop', 'colour_jitter', 'center_crop',
+           'imagenet_aug', 'TensorDL', 'split_pair', 'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics',
+           'logits', 'predict', 'feature_module', 'features_of', 'accuracy_report', 'evaluate', 'EpochSchedule',
+           'ValidateAtEnd', 'FrozenBody', 'init_distrib', 'GradAverage', 'sgd', 'DeviceSmoothLoss', 'HostLosses',
+           'BF16', 'lt_learner', 'fit_lt', 'crt', 'Recipe', 'register_method', 'get_recipe', 'register_grid',
+           'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe', 'mixup_fit_key', 'crt_recipe', 'mixup_recipe',
+           'train_lt', 'rng_state', 'set_rng_state', 'code_hash', 'FitCache', 'use_fit_cache', 'Snapshots', 'Snapshot',
+           'use_snapshots', 'killed_after', 'check_resume']
 
 # %% ../nbs/03_train.ipynb #89136a4f
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -72,6 +72,15 @@ def _env(name, value):
 def cpu_bf16(on=True):
     "Inside this block the CPU trains the GPU way too: bf16 autocast and channels_last (worker processes started in it inherit the setting)."
     return _env('LT_REPRO_CPU_BF16', '1' if on else None)
+
+def cpu_has_bf16() -> bool:
+    "Does this CPU do bf16 in hardware, as oneDNN sees it (AVX-512 or AMX)? Without, CPU bf16 autocast is emulated: on an AVX2 CPU ~8x slower than fp32."
+    try: return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError): return False   # a torch without the probe: assume not
+
+def cpu_isa() -> str:
+    "The CPU's vector instructions as torch dispatches to them, and whether bf16 is native: e.g. 'AVX2' or 'AVX512+bf16' (CPU timings depend on it)."
+    return torch.backends.cpu.get_cpu_capability() + ('+bf16' if cpu_has_bf16() else '')
 
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune-no-cudagraphs', 'eager')
 
