@@ -28,8 +28,10 @@ def _split(v, typ=str): return [typ(x) for x in str(v).split(',') if x != '']
 
 _JSON = ('params', 'classes')   # fields whose value is one JSON value, not a comma list: --where 'params={}', --where 'classes=[0,5]'
 
+_OPT_INT = ('n_max', 'n_test')   # integer fields that may be None: --where n_max=none
+
 def _where_val(k, x, typ):
-    if k in ('n_max', 'n_test') and x.lower() in ('none', 'null'): return None
+    if k in _OPT_INT and x.lower() in ('none', 'null'): return None
     return typ(x)
 
 def where(cfgs: list, conds: list) -> list:
@@ -41,7 +43,7 @@ def where(cfgs: list, conds: list) -> list:
             try: val = json.loads(v)
             except json.JSONDecodeError: raise ValueError(f"--where {cond!r}: {k} takes one JSON value, e.g. --where 'params={{}}' or --where 'params={{\"q\": 0.5}}'") from None
             cfgs = [c for c in cfgs if getattr(c, k) == val]; continue
-        typ = _NUM.get(k, int if k in ('seed', 'n_max', 'n_test') else str)
+        typ = _NUM.get(k, int if k == 'seed' or k in _OPT_INT else str)
         try: vals = set(_where_val(k, x, typ) for x in _split(v))
         except ValueError: raise ValueError(f"--where {cond!r}: {k} wants {typ.__name__} values") from None
         cfgs = [c for c in cfgs if getattr(c, k) in vals]
