@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.callback.core import Callback
+from .data import MNIST_CI
 from .train import Recipe, register_method, register_grid, crt, split_pair
 
 # %% auto #0
@@ -99,7 +100,7 @@ def auxiliary_grid(scale='full'):
     "Seed 002 Tables 1-5 on CIFAR-10/100-LT rho=100: RRS-only, CBS-only, CBS+RRS†, +SS†, ftRRS+CBS, ratios, rotation aug."
     from lt_repro.experiments import grid, method_rows
     if scale == 'ci':
-        ci = dict(experiment='auxiliary_ci', dataset='mnist', model='lenet32', epochs=1, lr=0.1, mom=0.0, wd=0.0, schedule='cosine')
+        ci = dict(experiment='auxiliary_ci', dataset='mnist', **MNIST_CI, model='lenet32', epochs=1, lr=0.1, mom=0.0, wd=0.0, schedule='cosine')
         return grid(ci, (0,), method_rows(*[(m, p if m != 'ft_cbs' else {'epochs': 1}) for m, p in AUX_ROWS]))
     return grid(dict(experiment='auxiliary', rho=100, epochs=200, batch_size=128, lr=0.1, mom=0.9, wd=2e-4), (0, 1, 2),
                 method_rows(*AUX_ROWS), schedule=('ldam', 'one_cycle'), dataset=('cifar10', 'cifar100'))
@@ -110,7 +111,7 @@ def auxiliary_cpu_grid(scale='full'):
     from lt_repro.experiments import grid, method_rows
     full = scale == 'full'
     rows = [(m, p if m != 'ft_cbs' else {'epochs': 4 if full else 1}) for m, p in AUX_ROWS]   # fine-tune 4 epochs, as cRT on MNIST
-    return grid(dict(experiment='auxiliary_cpu' if full else 'auxiliary_cpu_ci', rho=100, model='lenet32', epochs=8 if full else 1,
+    return grid(dict(experiment='auxiliary_cpu' if full else 'auxiliary_cpu_ci', rho=100, model='lenet32', epochs=8 if full else 1, **({} if full else MNIST_CI),
                      batch_size=128, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0, 1, 2) if full else (0,), method_rows(*rows),
                 dataset=('mnist', 'fashion'))
 

@@ -150,6 +150,7 @@ def show_csa(csa: CSA, dl, n=6, lam=0.7, stats=None):
     return fig
 
 # %% ../nbs/11_csa.ipynb #65cdbb40
+from .data import MNIST_CI
 from .train import register_grid
 
 CSA_BASE = dict(experiment='csa', rho=100, epochs=200, batch_size=128, lr=0.2, mom=0.9, wd=2e-4, schedule='csa')
@@ -167,7 +168,7 @@ def csa_table2_grid(scale='full'):
     "Table 2: CE, CB-RS, cRT, mixup, CSA, CSA+mixup on CIFAR-10/100-LT at rho 100/50/10, paper schedule and one-cycle."
     from lt_repro.experiments import grid, method_rows
     if scale == 'ci':   # CI: CSA and CSA+mixup through the runner on MNIST-LT (LeNet-32: two heads on LeNet-2D are unstable), two epochs, no warm-up
-        return grid(dict(CSA_BASE, experiment='csa_ci', dataset='mnist', model='lenet32', epochs=2, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0,),
+        return grid(dict(CSA_BASE, experiment='csa_ci', dataset='mnist', **MNIST_CI, model='lenet32', epochs=2, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0,),
                     method_rows(*[('csa', dict(p, start_aug=0, end_aug=0, delta=0.5)) for p in ({}, {'mixup_alpha': 1.0})]))
     return grid(CSA_BASE, (0, 1, 2), method_rows(*TABLE2_METHODS), schedule=('csa', 'one_cycle'), dataset=('cifar10', 'cifar100'), rho=(100, 50, 10))
 
@@ -178,7 +179,7 @@ def csa_ablation_grid(scale='full'):
     abl = [{'delta': 0.5}, {'delta': 0.95}, {'mask': 'linear'}, {'bank_size': 512}, {'bank_size': 256}, {'lam': 0.5},
            {'use_context': False}, {'end_aug': 0}, {'bank_reset': 'epoch'}]
     if scale == 'ci':   # two of the ablations for one epoch on MNIST-LT
-        return grid(dict(CSA_BASE, experiment='csa_ablation_ci', dataset='mnist', model='lenet32', epochs=1, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0,),
+        return grid(dict(CSA_BASE, experiment='csa_ablation_ci', dataset='mnist', **MNIST_CI, model='lenet32', epochs=1, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0,),
                     method_rows(*[('csa', dict(p, start_aug=0, end_aug=0, delta=0.5)) for p in ({'use_context': False}, {'lam': 0.5, 'mask': 'linear'})]))
     return grid(dict(CSA_BASE, experiment='csa_ablation', dataset='cifar100'), (0, 1, 2), method_rows(*[('csa', p) for p in abl]))
 

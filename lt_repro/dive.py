@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.callback.core import Callback
+from .data import MNIST_CI
 from .train import Recipe, register_method, register_grid, train_lt, logits
 
 # %% auto #0
@@ -175,7 +176,7 @@ _CIFAR = dict(model='resnet32', epochs=200, batch_size=128, lr=0.1, mom=0.9, wd=
 def dive_grid(scale='full'):
     "DiVE main table (CE, BSCE, DiVE; CIFAR-10/100-LT; rho 100/50/10; two schedules) and the τ × p sensitivity."
     from lt_repro.experiments import grid, method_rows
-    if scale == 'ci': return grid(dict(experiment='dive_ci', dataset='mnist', model='lenet32', epochs=1, lr=0.05, schedule='cosine'), (0,), method_rows(*DIVE_ROWS))
+    if scale == 'ci': return grid(dict(experiment='dive_ci', dataset='mnist', **MNIST_CI, model='lenet32', epochs=1, lr=0.05, schedule='cosine'), (0,), method_rows(*DIVE_ROWS))
     base = dict(_CIFAR, experiment='dive')
     main = grid(base, (0, 1, 2), method_rows(*DIVE_ROWS), schedule=('dive', 'one_cycle'), dataset=('cifar100', 'cifar10'), rho=(100, 50, 10))
     sens = grid(dict(base, dataset='cifar100', rho=100, schedule='dive'), (0, 1, 2),   # (3, 0.5) is the default: the main table's run

@@ -13,6 +13,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixUp
 from fastai.optimizer import OptimWrapper
+from .data import MNIST_CI
 from .train import Recipe, register_method, register_grid, crt, TensorDL, mixup_fit_key
 
 # %% auto #0
@@ -432,7 +433,7 @@ def lws_mixup_recipe(alpha=1.0, crt_epochs=10, crt_lr=None, crt_schedule='cosine
 
 # %% ../nbs/14_stg.ipynb #72e0c739
 STG_BASE = dict(experiment='stg', rho=100, model='resnet32', epochs=200, batch_size=128, lr=0.1, mom=0.9, wd=2e-4)
-STG_CI = dict(experiment='stg_ci', dataset='mnist', rho=100, model='lenet32', epochs=1, lr=0.1, mom=0.0, wd=0.0, schedule='cosine', seed=0)
+STG_CI = dict(experiment='stg_ci', dataset='mnist', **MNIST_CI, rho=100, model='lenet32', epochs=1, lr=0.1, mom=0.0, wd=0.0, schedule='cosine', seed=0)
 STG_CI_PARAMS = dict(stg_epochs=2, crt_epochs=1, crt_epoch='dataset')
 STG_SCHEDULES, RHOS = ('csa', 'one_cycle'), (100, 50, 10)   # 'csa': 5 warm-up epochs, x0.1 after 160 and 180 (of 200) — this paper's schedule too
 
