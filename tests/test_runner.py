@@ -3,8 +3,10 @@ import sys, json, numpy as np, pytest, torch
 from lt_repro.experiments import Config, Registry, run_grid, grid, method_rows, load_results, summarise, REQUIRED_FIELDS
 from lt_repro.train import crop_flip, SCHEDULES, TensorDL, get_recipe
 from lt_repro.models import resnet32, lenet2d
+from lt_repro.data import MNIST_CI
 
 BASE = dict(experiment='t', dataset='mnist', schedule='cosine', epochs=1, mom=0.0, wd=0.0)
+SMALL = dict(BASE, **MNIST_CI)   # for tests of plumbing, not of learning: the MNIST-LT of CI (largest class 500, 100 test images a class)
 
 
 def test_record_format_and_skip(tmp_path):
@@ -49,7 +51,7 @@ def test_crash_leaves_no_record(tmp_path):
 
 
 def test_parallel_workers_append_complete_lines(tmp_path):
-    cfgs = grid(BASE, seeds=(0, 1), method=['ce'])
+    cfgs = grid(SMALL, seeds=(0, 1), method=['ce'])
     r = run_grid(cfgs, root=tmp_path, device='cpu', jobs=2, progress=False)
     assert r['ran'] == 2
     assert sorted(x['seed'] for x in Registry('t', tmp_path).records()) == [0, 1]
@@ -115,7 +117,7 @@ def test_crt_trains_without_stage1_mixup(monkeypatch):
     def spy(learn, *a, **k):
         seen.append(sorted(type(c).__name__ for c in learn.cbs)); return real(learn, *a, **k)
     monkeypatch.setattr(T, 'fit_lt', spy)
-    ds = get_lt_dataset('mnist', 100, 0)
+    ds = get_lt_dataset('mnist', 100, 0, **MNIST_CI)
     T.train_lt(ds, 'crt', {'epochs': 1, 'mixup': 0.4}, epochs=1, lr=0.1, schedule='cosine', mom=0.0, wd=0.0, device='cpu')
     assert 'MixUp' in seen[0] and 'MixUp' not in seen[1] and 'FrozenBody' not in seen[0]
 
@@ -125,7 +127,7 @@ def test_fit_cache_shares_first_stages_and_changes_nothing(tmp_path, monkeypatch
     import lt_repro.dive  # noqa: F401
     from lt_repro.train import FitCache
     monkeypatch.setenv('LT_REPRO_COMMIT', 'test-commit')
-    base = dict(experiment='fc', dataset='mnist', model='lenet32', schedule='cosine', epochs=1, mom=0.0, wd=0.0)
+    base = dict(experiment='fc', dataset='mnist', **MNIST_CI, model='lenet32', schedule='cosine', epochs=1, mom=0.0, wd=0.0)
     cfgs = grid(base, (0,), method_rows(('bsce', {}), ('dive', {}), ('mixup', {}), ('crt', {'epochs': 1, 'mixup': 1.0})))
     run_grid(cfgs, root=tmp_path / 'plain', device='cpu', progress=False)
     r = run_grid(cfgs, root=tmp_path / 'shared', device='cpu', progress=False, fit_cache=tmp_path / 'fits')
@@ -149,7 +151,7 @@ def test_fit_cache_shares_first_stages_and_changes_nothing(tmp_path, monkeypatch
 
 
 def test_time_limit_starts_no_run_past_it(tmp_path):
-    cfgs = grid(BASE, seeds=(0, 1, 2), method=['ce'])
+    cfgs = grid(SMALL, seeds=(0, 1, 2), method=['ce'])
     none = run_grid(cfgs, root=tmp_path, device='cpu', progress=False, time_limit=1e-9)
     assert (none['ran'], none['not_started']) == (0, 3) and not (tmp_path / 't.jsonl').exists()
     first = run_grid(cfgs[:1], root=tmp_path, device='cpu', progress=False, time_limit=600)
@@ -172,7 +174,7 @@ def _walls(monkeypatch, walls: dict):
 def test_time_limit_passes_over_a_long_run_for_shorter_ones(tmp_path, monkeypatch):
     "Expected times are per config: after a long CE, a short q-power still starts; CE's second seed does not."
     _walls(monkeypatch, {'ce': 1000, 'qpower': 1})
-    q0, q1, c0, c1 = grid(BASE, seeds=(0, 1), method=['qpower', 'ce'])
+    q0, q1, c0, c1 = grid(SMALL, seeds=(0, 1), method=['qpower', 'ce'])
     r = run_grid([q0, c0, c1, q1], root=tmp_path, device='cpu', progress=False, time_limit=500)
     assert (r['ran'], r['not_started']) == (3, 1)
     assert sorted((x['method'], x['seed']) for x in Registry('t', tmp_path).records()) == [('ce', 0), ('qpower', 0), ('qpower', 1)]
@@ -182,7 +184,7 @@ def test_time_limit_expects_a_cached_fit_to_cost_only_its_later_stages(tmp_path,
     "cRT after CE's fit (shared through `fit_cache`) is expected to take CE's time × its re-training epochs / CE's epochs."
     monkeypatch.setenv('LT_REPRO_COMMIT', 'test-commit')
     _walls(monkeypatch, {'ce': 600})   # > the limit: anything expected to take as long as CE does not start
-    base = dict(BASE, epochs=2)
+    base = dict(SMALL, epochs=2)
     ce, short, long_ = grid(base, (0,), method_rows(('ce', {}), ('crt', {'epochs': 1}), ('crt', {'epochs': 4})))
     r = run_grid([ce, short, long_], root=tmp_path, device='cpu', progress=False, time_limit=500, fit_cache=tmp_path / 'fits')
     recs = Registry('t', tmp_path).records()
@@ -196,7 +198,7 @@ def test_snapshot_resumes_in_a_worker_process(tmp_path, monkeypatch):
     "A fit killed after epoch 2 of 3 leaves a snapshot; a 2-process grid, at a later commit with the same code, resumes it in a spawned worker and ends exactly as a fit never stopped."
     from lt_repro.train import killed_after
     monkeypatch.setenv('LT_REPRO_COMMIT', 'test-commit')   # spawned workers inherit it: the same snapshot keys
-    base = dict(experiment='snap', dataset='mnist', schedule='cosine', epochs=3, mom=0.9, wd=5e-4)
+    base = dict(experiment='snap', dataset='mnist', **MNIST_CI, schedule='cosine', epochs=3, mom=0.9, wd=5e-4)
     cfgs = grid(base, seeds=(0, 1), rows=method_rows(('cbrs', {'epoch': 'dataset'})))
     run_grid(cfgs, root=tmp_path / 'plain', device='cpu', jobs=2, progress=False)   # workers run 1 thread each: so does the killed part
     threads = torch.get_num_threads(); torch.set_num_threads(1)
