@@ -150,7 +150,7 @@ def show_csa(csa: CSA, dl, n=6, lam=0.7, stats=None):
     return fig
 
 # %% ../nbs/11_csa.ipynb #65cdbb40
-from .data import MNIST_CI
+from .data import MNIST_CI, CIFAR_CI
 from .train import register_grid
 
 CSA_BASE = dict(experiment='csa', rho=100, epochs=200, batch_size=128, lr=0.2, mom=0.9, wd=2e-4, schedule='csa')
@@ -189,7 +189,7 @@ def csa_cpu_grid(scale='full'):
     from lt_repro.experiments import grid, method_rows
     full = scale == 'full'
     base = dict(CSA_BASE, experiment='csa_cpu' if full else 'csa_cpu_ci', dataset='cifar10', epochs=20 if full else 1, schedule='one_cycle')
-    if not full: base.update(n_max=128, rho=32, n_test=20)   # the CI version: 128 … 4 images a class, one epoch, 20 test images a class
+    if not full: base.update(CIFAR_CI)   # the CI version: 128 … 4 images a class, one epoch, 20 test images a class
     # the paper's warm-up (10 of 200 epochs) and clean tail (3 of 200), scaled to 20 epochs and rounded up to whole epochs
     csa = {'start_aug': 1, 'end_aug': 1} if full else {'start_aug': 0, 'end_aug': 0, 'delta': 0.5}
     # no context: the same two-head model on plain balanced batches — which part of CSA carries its gain over CE?

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # %% auto #0
-__all__ = ['SHOTS', 'SPLIT_FILES', 'LT_DATASETS', 'MNIST_CI', 'SPLIT_SIZE', 'DataMissingError', 'CorruptDataError', 'data_roots',
-           'cache_dir', 'RawData', 'read_idx', 'load_mnist', 'load_cifar', 'load_raw', 'lt_counts', 'shot_groups',
-           'LTDataset', 'select_lt', 'tab10', 'flip_labels', 'colorize', 'make_cmnist', 'lt_selection',
+__all__ = ['SHOTS', 'SPLIT_FILES', 'LT_DATASETS', 'MNIST_CI', 'CIFAR_CI', 'SPLIT_SIZE', 'DataMissingError', 'CorruptDataError',
+           'data_roots', 'cache_dir', 'RawData', 'read_idx', 'load_mnist', 'load_cifar', 'load_raw', 'lt_counts',
+           'shot_groups', 'LTDataset', 'select_lt', 'tab10', 'flip_labels', 'colorize', 'make_cmnist', 'lt_selection',
            'first_per_class', 'get_lt_dataset', 'read_split_file', 'SplitFileDataset', 'decode_images',
            'split_lt_dataset', 'make_synthetic_split', 'stage', 'plot_profiles', 'show_cmnist_grid', 'cmnist_browser']
 
@@ -431,7 +431,8 @@ def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot
                      raw.source, extra)
 
 # %% ../nbs/00_data.ipynb #feaee32f
-MNIST_CI = dict(n_max=500, n_test=100)   # MNIST-LT for CI runs and training checks: get_lt_dataset('mnist', rho, seed, **MNIST_CI)
+MNIST_CI = dict(n_max=500, n_test=100)         # MNIST-LT for CI runs and training checks: get_lt_dataset('mnist', rho, seed, **MNIST_CI)
+CIFAR_CI = dict(n_max=128, rho=32, n_test=20)  # CIFAR-LT for CI runs: get_lt_dataset('cifar10', seed=0, **CIFAR_CI)
 
 # %% ../nbs/00_data.ipynb #81eba729
 def read_split_file(path, image_root=None, num_classes=None, check_exists=True):

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json
 import numpy as np, pandas as pd
+from .data import CIFAR_CI
 from .experiments import Config, grid, method_rows, register_grid, load_results, summarise, pm, run_grid, seed_gap
 
 # %% auto #0
@@ -50,7 +51,7 @@ def resampling_cifar100_cpu_grid(scale='full') -> list[Config]:
     full = scale == 'full'
     base = dict(experiment='resampling_cifar100_cpu' if full else 'resampling_cifar100_cpu_ci', dataset='cifar100', rho=100,
                 batch_size=128, lr=0.2, mom=0.9, wd=2e-4, epochs=20 if full else 1, schedule='one_cycle')
-    if not full: base.update(n_max=128, rho=32, n_test=20)   # the CI version: 128 … 4 images a class, one epoch, 20 test images a class
+    if not full: base.update(CIFAR_CI)   # the CI version: 128 … 4 images a class, one epoch, 20 test images a class
     methods = method_rows(('ce', {}), ('crt', {'epochs': 10 if full else 1, 'reinit': True, 'schedule': 'cosine'}), ('cbrs', {'epoch': 'dataset'}),
                           *[('qpower', {'q': 1 - g}) for g in (GAMMAS[1:] if full else (1.0,))])   # Figure 1's sweep; CE is gamma = 0
     cfgs = grid(base, (0, 1, 2) if full else (0,), methods)
