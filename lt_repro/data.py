@@ -389,9 +389,12 @@ def lt_selection(raw: RawData, name, rho, seed, n_max=None, classes=None):
     counts = lt_counts(n_max, K, rho, avail)
     return counts, select_lt(y, counts, seed)
 
+def _pos_int(name, v):
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1: raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
 def first_per_class(y, n: int) -> np.ndarray:
     "Sorted indices of the first `n` items of each class in `y` (all of a class with fewer)."
-    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1: raise ValueError(f"n_test must be a positive integer, got {n!r}")
+    _pos_int('n', n)
     return np.sort(np.concatenate([np.flatnonzero(y == c)[:n] for c in np.unique(y)]))
 
 def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot_rule='auto', download=True, classes=None, n_test=None) -> LTDataset:
@@ -401,6 +404,7 @@ def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot
         if n_test is not None: raise ValueError(f"{name} is fixed by its split files: n_test does not apply")
         return _split_checked(name, rho, root, n_max, classes, shot_rule)
     if not 0 <= flip < 1: raise ValueError(f"flip ratio must be in [0, 1), got {flip}")
+    if n_test is not None: _pos_int('n_test', n_test)   # before loading anything
     if classes is not None and name == 'cmnist': raise ValueError("class subsets are not defined for CMNIST-LT (its labels are flipped)")
     raw = load_raw('mnist' if name == 'cmnist' else name, root, download)
     classes = _check_classes(classes, len(raw.classes))
