@@ -92,6 +92,17 @@ def test_judge_claim_needs_the_first_schedule():
     assert judge_claim(df, pairs)[0] == 'not run'
     assert judge_claim(df, pairs, schedules=('one_cycle',))[0] == 'reproduced'
 
+def test_judge_claim_reproduced_needs_every_schedule():
+    "Judged on the paper's schedule; a gap inside its std on one-cycle (or reversed there) makes it only partly reproduced."
+    paper, pairs = _records('cifar100', 'csa', {'ce': 39.0, 'crt': 42.0}), [('cifar100', 'crt', 'ce', 'acc')]
+    oc = lambda crt: _records('cifar100', 'one_cycle', {'ce': 30.0, 'crt': crt})
+    assert judge_claim(pd.concat([paper, oc(33.0)]), pairs)[0] == 'reproduced'
+    v, txt = judge_claim(pd.concat([paper, oc(30.5)]), pairs)   # +0.5 against a combined std of 0.7
+    assert v == 'partly' and txt.endswith('(one_cycle: holds)') and 'crt−ce all +3.0±0.7' in txt
+    v, txt = judge_claim(pd.concat([paper, oc(29.0)]), pairs)
+    assert v == 'partly' and txt.endswith('(one_cycle: fails)')
+    assert judge_claim(pd.concat([_records('cifar100', 'csa', {'ce': 39.0, 'crt': 38.0}), oc(33.0)]), pairs)[0] == 'not'   # the paper schedule decides 'not'
+
 def test_plot_gamma_uses_ce_for_gamma_zero():
     import matplotlib; matplotlib.use('Agg')
     q = _records('cifar100', 'csa', {'qpower': 30.0})
