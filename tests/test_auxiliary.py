@@ -48,6 +48,25 @@ def test_zero_weight_leaves_a_head_untouched():
     assert learn2.model.heads['main'] is h_a and not torch.equal(m0, h_a.weight)
 
 
+def test_cbs_only_sends_only_the_cbs_half_through_phi():
+    "λ2 = 0 (CBS-only, §4.3's baseline): φ sees B images a step, never the uniform half (nor its BatchNorm statistics)."
+    for lam, n in (((1.0, 0.0, 0.0), 16), ((1.0, 0.0, 1.0), 16), ((0.5, 1.0, 0.0), 32)):
+        cb = AuxiliaryLearning(lam); learn = learner(cb); calls = []
+        h = learn.model.body.register_forward_hook(lambda m, i, o: calls.append(len(i[0])) if learn.training else None)
+        learn.fit(1, 0.01); h.remove()
+        assert calls and set(calls) == {n}, (lam, set(calls))   # SS†'s rotated pass sees the same images
+
+
+def test_rotations_follow_the_run_seed():
+    "SS†'s rotation stream is seeded from the run's seed (`run_seed`), unless the callback is given its own."
+    from lt_repro.train import set_seed
+    def first_rotations(seed, cb_seed=None):
+        cb = AuxiliaryLearning((0.5, 1.0, 1.0), seed=cb_seed); learn = learner(cb); set_seed(seed); cb('before_fit')
+        return torch.randint(0, 4, (64,), generator=cb.g)
+    assert torch.equal(first_rotations(1), first_rotations(1)) and not torch.equal(first_rotations(1), first_rotations(2))
+    assert torch.equal(first_rotations(1, cb_seed=5), first_rotations(2, cb_seed=5))
+
+
 @pytest.mark.parametrize('lam', [(0, 0, 0), (1, -1, 0), (1, 1)])
 def test_bad_lambdas(lam):
     with pytest.raises(ValueError): AuxiliaryLearning(lam)

@@ -62,6 +62,17 @@ def test_augmentation_runs_after_warmup():
     assert not torch.equal(w0, learn.model.heads['balanced'].weight)
 
 
+def test_streams_follow_the_run_seed():
+    "λ, bank draws and mixup come from the callback's own streams, seeded at the first fit from the run's seed: seed 0 draws what every run drew before."
+    from lt_repro.train import set_seed
+    def first_lams(run, **kw):
+        csa = CSA(**kw); learn = learner(csa); set_seed(run); csa('before_fit')
+        return csa.rng.uniform(0, 1, 5).tolist(), torch.randperm(10, generator=csa.g).tolist()
+    assert first_lams(1) == first_lams(1) and first_lams(1) != first_lams(2)
+    assert first_lams(0) == (np.random.default_rng(0).uniform(0, 1, 5).tolist(), torch.randperm(10, generator=torch.Generator().manual_seed(0)).tolist())
+    assert first_lams(1, seed=7) == first_lams(2, seed=7)   # a seed of its own wins
+
+
 def test_bank_smaller_than_the_batch_is_refused():
     # Alg. 1 mixes only once the bank holds a batch: with V < B it never would, and the balanced head would not train
     # (a 20-epoch CIFAR-100-LT run with V = 32, B = 128 ended at 1.3 %, chance); fails on the first step, before training

@@ -198,6 +198,30 @@ def test_features_follow_the_training_set_order():
     torch.testing.assert_close(f[:5], ref)
 
 
+def test_features_of_views_follow_the_seed():
+    "With the training augmentation, one seed gives the same views, another seed other views; aug=False gives none."
+    learn = lt_learner(_synthetic_ds(), 'lenet32', bs=32, seed=0, device='cpu'); learn.dls.train.aug = 'crop_flip'
+    f = lambda **kw: features_of(learn, bs=100, **kw)[0]
+    assert torch.equal(f(), f()) and torch.equal(f(seed=5), f(seed=5)) and not torch.equal(f(seed=5), f(seed=6))
+    assert torch.equal(f(aug=False, seed=5), f(aug=False, seed=6))
+
+
+def test_stage_two_sees_new_views_every_epoch(monkeypatch):
+    "Stage 2 re-extracts the features each epoch with the training augmentation: every epoch its own crops and flips."
+    import lt_repro.stg as stg_mod
+    seen = {}
+    def spy(feats, labels, *a, **kw):
+        seen['views'] = [feats(e) for e in range(3)]; raise RuntimeError('stop after stage 2 got its features')
+    monkeypatch.setattr(stg_mod, 'train_stg', spy)
+    ds = _synthetic_ds()
+    import lt_repro.train as tr
+    monkeypatch.setitem(tr.DATA_DEFAULTS, 'mnist', dict(tr.DATA_DEFAULTS['mnist'], aug='crop_flip'))   # this synthetic set, augmented like CIFAR
+    with pytest.raises(RuntimeError, match='stop after stage 2'):
+        train_lt(ds, 'stg', dict(stg_epochs=3, crt_epochs=1, m=64), model='lenet32', epochs=1, lr=0.05, schedule='cosine', bs=32, seed=0, device='cpu')
+    v = seen['views']
+    assert not torch.equal(v[0], v[1]) and not torch.equal(v[1], v[2]) and not torch.equal(v[0], v[2])
+
+
 @pytest.mark.parametrize('params,msg', [({'aug': 'mixup'}, 'aug must'), ({'lam': -1}, 'lam'), ({'t': 2}, 't must'),
                                         ({'m': -1}, 'memory size'), ({'m': 1.5}, 'memory size'), ({'p': 1.0}, 'dropout p'),
                                         ({'std': -0.1}, 'std'), ({'head': 'few'}, 'head rule'), ({'head': True}, 'head rule'),
