@@ -18,7 +18,7 @@ __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
 MNIST_BASE = dict(experiment='resampling', rho=100, epochs=8, batch_size=128, lr=0.1, mom=0.0, wd=0.0)
-CRT_MNIST = {'epochs': 4, 'reinit': False, 'schedule': 'cosine'}
+CRT_MNIST = {'epochs': 4, 'reinit': False, 'schedule': 'half_cosine'}   # the official notebooks' cRT lr: 4 epochs on the main fit's 8-epoch cosine
 METHODS_T1 = [('ce', {}), ('crt', CRT_MNIST), ('cbrs', {})]
 GAMMAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 

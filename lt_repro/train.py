@@ -380,6 +380,7 @@ SCHEDULES = dict(
     csa=_step(5, (160, 180), (0.1, 0.01)),
     dive=_step(5, (120, 160), (0.1, 0.01)),
     cosine=lambda e, n: 0.5 * (1 + math.cos(math.pi * e / n)),
+    half_cosine=lambda e, n: 0.5 * (1 + math.cos(math.pi * e / (2 * n))),   # the first half of a cosine over 2n epochs
     constant=lambda e, n: 1.0)
 
 SCHEDULE_REVISIONS = {'ldam': 2, 'csa': 2, 'dive': 2}   # 2: every decay one epoch earlier than in 1 (0-based epoch 160 of 200, not 161), as the official code
