@@ -59,14 +59,14 @@ class AuxiliaryLearning(Callback):
         f = self.feat
         self.learn.pred = self.model.heads['main'](f[:self.n_cbs])          # h on the CBS half: fastai's loss and metrics
         self.pred_rrs = self.model.heads[self.ah](f[self.n_cbs:]) if self.l2 > 0 else None   # h_a on the RRS half
+        if self.l3 > 0:   # h_s on every image, rotated: here, so that it runs in the training precision (autocast ends before `after_loss`)
+            self.k = torch.randint(0, 4, (len(self.x_cat),), generator=self.g).to(self.x_cat.device)
+            self.pred_rot = self.model.heads[self.rh](self.model.body(rotate_batch(self.x_cat, self.k)))
     def after_loss(self):
         if not self.training: return
         loss = self.l1 * self.learn.loss_grad
         if self.l2 > 0: loss = loss + self.l2 * F.cross_entropy(self.pred_rrs.float(), self.y_rrs)
-        if self.l3 > 0:
-            k = torch.randint(0, 4, (len(self.x_cat),), generator=self.g).to(self.x_cat.device)
-            logits = self.model.heads[self.rh](self.model.body(rotate_batch(self.x_cat, k)))
-            loss = loss + self.l3 * F.cross_entropy(logits.float(), k)
+        if self.l3 > 0: loss = loss + self.l3 * F.cross_entropy(self.pred_rot.float(), self.k)
         self.learn.loss_grad = loss; self.learn.loss = loss.detach().clone()
     def after_fit(self):
         if self._hook is None: return   # a validation pass: nothing hooked, nothing to drop

@@ -19,8 +19,8 @@ import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F4
 __all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'KEYS', 'METRICS', 'Config', 'superseded', 'config_hash',
            'git_commit', 'versions', 'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows',
            'recorded', 'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid',
-           'rehearsal', 'rehearse', 'import_records', 'load_results', 'split_superseded', 'summarise', 'seed_gap',
-           'paired_gap', 'judge', 'pm']
+           'rehearsal', 'rehearse', 'import_records', 'load_results', 'split_superseded', 'in_grid', 'summarise',
+           'seed_gap', 'paired_gap', 'judge', 'pm']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max', 'n_test')   # fields added after records existed: hashed only when set
@@ -403,6 +403,10 @@ def split_superseded(df: pd.DataFrame) -> tuple:
     if 'superseded' not in df: return df, df.iloc[:0]
     old = df.superseded.astype(bool)
     return df[~old].drop(columns='superseded'), df[old].drop(columns='superseded')
+
+def in_grid(df: pd.DataFrame, cfgs) -> pd.Series:
+    "Which records of `df` are runs of a config in `cfgs` (by `config_id`): a notebook's tables read the grid it defines today, not configs it has since changed."
+    return df['config_id'].isin({c.config_id for c in cfgs}) if len(df) else pd.Series([], dtype=bool)
 
 KEYS = ['experiment', 'dataset', 'rho', 'method', 'params_str', 'schedule', 'epochs']
 METRICS = ['acc', 'acc_many', 'acc_medium', 'acc_few']

@@ -1,6 +1,7 @@
 """CBS+RRS† (+SS†): loss composition, shared forward, heads dropped after training, rotation."""
 import numpy as np, pytest, torch, torch.nn as nn
 from fastai.learner import Learner
+from fastai.callback.core import Callback, CancelFitException
 from fastai.data.core import DataLoaders
 from lt_repro.auxiliary import AuxiliaryLearning, rotate_batch
 from lt_repro.models import lenet2d
@@ -65,6 +66,18 @@ def test_rotations_follow_the_run_seed():
         return torch.randint(0, 4, (64,), generator=cb.g)
     assert torch.equal(first_rotations(1), first_rotations(1)) and not torch.equal(first_rotations(1), first_rotations(2))
     assert torch.equal(first_rotations(1, cb_seed=5), first_rotations(2, cb_seed=5))
+
+
+def test_rotation_head_runs_in_the_training_precision():
+    "Under bf16 autocast (the GPU path) SS†'s rotated pass is bf16 too, like the main pass: it runs before autocast ends."
+    from lt_repro.train import BF16
+    cb = AuxiliaryLearning((0.5, 1.0, 1.0)); learn = learner(cb); learn.add_cb(BF16())
+    dt = {}
+    class Peek(Callback):
+        order = 30
+        def after_loss(self): dt['main'], dt['rot'] = self.learn.pred.dtype, cb.pred_rot.dtype; raise CancelFitException()
+    learn.fit(1, 0.01, cbs=[Peek()])
+    assert dt == {'main': torch.bfloat16, 'rot': torch.bfloat16}, dt
 
 
 @pytest.mark.parametrize('lam', [(0, 0, 0), (1, -1, 0), (1, 1)])

@@ -102,6 +102,10 @@ def test_judge_claim_reproduced_needs_every_schedule():
     v, txt = judge_claim(pd.concat([paper, oc(29.0)]), pairs)
     assert v == 'partly' and txt.endswith('(one_cycle: fails)')
     assert judge_claim(pd.concat([_records('cifar100', 'csa', {'ce': 39.0, 'crt': 38.0}), oc(33.0)]), pairs)[0] == 'not'   # the paper schedule decides 'not'
+    v, txt = judge_claim(paper, pairs)   # one-cycle not run yet: judged on the paper's schedule, and said so
+    assert v == 'reproduced' and txt.endswith('(one_cycle: not run)')
+    v, txt = judge_claim(_records('cifar100', 'csa', {'ce': 39.0, 'crt': 39.5}), pairs)
+    assert v == 'partly' and txt.endswith('(one_cycle: not run)')
 
 def test_plot_gamma_uses_ce_for_gamma_zero():
     import matplotlib; matplotlib.use('Agg')
