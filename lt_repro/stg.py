@@ -419,7 +419,8 @@ def stg_recipe(alpha=1.0, aug='stg', lam=1.5, t=0.5, m=1200, head='many', stg_ep
         retrain_classifier(learn, ds, crt_epochs, lr, crt_schedule, lws, crt_epoch, crt_wd, seed=cfg.seed, cbs=[cb])
         state.update(crt_lr=lr, crt_s=round(time.time() - t0, 2), augmented_frac=round(cb.stats['augmented'] / max(cb.stats['samples'], 1), 4))
     return Recipe('uniform', [MixUp(alpha)] if alpha else [], post=[stage], reports=[lambda learn, ds: {'stg': dict(state)}],
-                  fit_key=mixup_fit_key(alpha))   # stage 1 is the mixup (or CE) row's fit
+                  fit_key=mixup_fit_key(alpha),   # stage 1 is the mixup (or CE) row's fit
+                  post_epochs=crt_epochs + (stg_epochs if aug == 'stg' else 0))   # for `run_grid`'s time limit: stage 3, and stage 2's feature passes
 
 @register_method('crt_mixup')
 def crt_mixup_recipe(alpha=1.0, crt_epochs=10, crt_lr=None, crt_schedule='cosine', crt_epoch='max', crt_wd=0.0, head='many'):
@@ -455,8 +456,13 @@ def ablation_rows(dataset):
     rows += [stg_params(dataset, use_mu=False)]
     return [('stg', p) for i, p in enumerate(rows) if p not in rows[:i]]
 
+_BUDGET = ('stg_epochs', 'crt_epochs', 'crt_epoch', 'crt_lr')   # how long and at what stage-3 lr: set per scale and dataset, not a variant
+
 def variant(params: dict):
-    "What an `stg` config varies: ('m', m), ('no_mu', λ), ('stg', λ), ('dropout', p), ('noise', std) or ('none', None)."
+    "What an `stg` config varies: ('m', m), ('no_mu', λ), ('stg', λ), ('dropout', p), ('noise', std) or ('none', None); ('other', params) if it changes anything else of `stg_recipe`'s (e.g. `lws`, `head`), so that such runs are never pooled with the tables' rows."
+    import inspect, json
+    fixed = {k: v.default for k, v in inspect.signature(stg_recipe).parameters.items() if k not in _BUDGET + ('m', 'aug', 'use_mu', 'lam', 'p', 'std')}
+    if any(params.get(k, v) != v for k, v in fixed.items()): return ('other', json.dumps(params, sort_keys=True))
     if params.get('m', 1200) != 1200: return ('m', params['m'])
     aug = params.get('aug', 'stg')
     if aug == 'stg': return ('stg' if params.get('use_mu', True) else 'no_mu', params.get('lam', 1.5))

@@ -278,6 +278,20 @@ def _fake_results(acc_of):
     return df.drop_duplicates(['params_str', 'dataset', 'rho', 'method', 'schedule', 'seed'])
 
 
+def test_variant_never_pools_other_settings():
+    "Runs that change anything the tables do not vary (LWS, the head rule, the loss, ...) are ('other', params), not a table row."
+    assert variant({'crt_lr': 1e-4, 'crt_epoch': 'dataset', 'stg_epochs': 2}) == ('stg', 1.5)   # budget and stage-3 lr: the same row
+    for p in ({'lws': True}, {'head': 'top:3'}, {'loss': 'kl'}, {'apply_to': 'all'}, {'lam': 1.0, 'alpha': 0.0}):
+        assert variant(p)[0] == 'other', p
+    assert {variant(c.params)[0] for c in stg_grid('full') + stg_ablation_grid('full') if c.method == 'stg'} <= {'stg', 'm', 'no_mu', 'dropout', 'noise'}
+
+
+def test_post_epochs_count_what_follows_the_main_fit():
+    "`run_grid`'s time limit reads `post_epochs`: stage 3's epochs, plus stage 2's feature passes when STG runs."
+    assert (get_recipe('stg').post_epochs, get_recipe('stg', {'aug': 'noise'}).post_epochs, get_recipe('lws_mixup').post_epochs) == (20, 10, 10)
+    assert get_recipe('stg', {'stg_epochs': 3, 'crt_epochs': 2}).post_epochs == 5
+
+
 def test_tables_and_verdicts_from_records():
     from lt_repro.stg import table12, table6, table7, stg_verdicts
     base = {'ce': 40, 'mixup': 41, 'crt_mixup': 45, 'lws_mixup': 44}
