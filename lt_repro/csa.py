@@ -63,10 +63,8 @@ class CSA(Callback):
         self.delta, self.lam, self.mask, self.start_aug, self.end_aug = delta, lam, mask, start_aug, end_aug
         self.use_context, self.mixup_alpha, self.uh, self.bh = use_context, mixup_alpha, uniform_head, balanced_head
         self.bank = ContextBank(bank_size)
-        self.seed, self._seeded = seed, False   # λ, bank draws and mixup: seeded at the first fit, from `seed` or else the run's (`run_seed`)
-        self._streams(0 if seed is None else int(seed))
+        self.seed, self.rng, self.g = seed, None, None   # λ, bank draws and mixup: seeded at the first fit, from `seed` or else the run's (`run_seed`)
         self.stats = dict(fit=0, seen=0, augmented_steps=0, steps=0)
-    def _streams(self, seed): self.rng, self.g = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     def after_create(self):
         if self.bh not in self.learn.model.heads: self.learn.model.add_head(self.bh)
     def ckpt_state(self) -> dict:
@@ -80,7 +78,8 @@ class CSA(Callback):
         if self.bh not in self.model.heads:
             raise RuntimeError("CSA's balanced head is missing: pass CSA in the Learner's cbs (or call add_head before create_opt)")
         self.bank = ContextBank(self.bank.size)
-        if not self._seeded: self._streams(run_seed(self.seed)); self._seeded = True   # a snapshot's streams replace these (`Snapshot` runs later)
+        if self.g is None:   # a snapshot's streams replace these (`Snapshot` runs later)
+            s = run_seed(self.seed); self.rng, self.g = np.random.default_rng(s), torch.Generator().manual_seed(s)
     def before_epoch(self):
         if self.bank_reset == 'epoch': self.bank = ContextBank(self.bank.size)   # the official code empties it every epoch
     def before_train(self): self.model.predict_head = self.uh

@@ -4,7 +4,7 @@
 
 # %% ../nbs/14_stg.ipynb #91cbed74
 from __future__ import annotations
-import time
+import time, json, inspect
 from dataclasses import dataclass, field
 from functools import partial
 import numpy as np
@@ -457,12 +457,11 @@ def ablation_rows(dataset):
     return [('stg', p) for i, p in enumerate(rows) if p not in rows[:i]]
 
 _BUDGET = ('stg_epochs', 'crt_epochs', 'crt_epoch', 'crt_lr')   # how long and at what stage-3 lr: set per scale and dataset, not a variant
+_FIXED = {k: v.default for k, v in inspect.signature(stg_recipe).parameters.items() if k not in _BUDGET + ('m', 'aug', 'use_mu', 'lam', 'p', 'std')}
 
 def variant(params: dict):
     "What an `stg` config varies: ('m', m), ('no_mu', λ), ('stg', λ), ('dropout', p), ('noise', std) or ('none', None); ('other', params) if it changes anything else of `stg_recipe`'s (e.g. `lws`, `head`), so that such runs are never pooled with the tables' rows."
-    import inspect, json
-    fixed = {k: v.default for k, v in inspect.signature(stg_recipe).parameters.items() if k not in _BUDGET + ('m', 'aug', 'use_mu', 'lam', 'p', 'std')}
-    if any(params.get(k, v) != v for k, v in fixed.items()): return ('other', json.dumps(params, sort_keys=True))
+    if any(params.get(k, v) != v for k, v in _FIXED.items()): return ('other', json.dumps(params, sort_keys=True))
     if params.get('m', 1200) != 1200: return ('m', params['m'])
     aug = params.get('aug', 'stg')
     if aug == 'stg': return ('stg' if params.get('use_mu', True) else 'no_mu', params.get('lam', 1.5))
