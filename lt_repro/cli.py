@@ -24,6 +24,14 @@ __all__ = ['STUDIES', 'GPU_GRIDS', 'where', 'configs_from_args', 'stage_grids', 
 # %% ../nbs/05_cli.ipynb #e567f61a
 _NUM = dict(rho=float, epochs=int, batch_size=int, lr=float, mom=float, wd=float, data_seed=int)
 
+def _trace_arg(s: str):
+    "`--trace-test`: 'all' (every epoch) or a number of epochs >= 1."
+    if s == 'all': return True
+    try: n = int(s)
+    except ValueError: n = 0
+    if n < 1: raise argparse.ArgumentTypeError(f"expected 'all' or a number of epochs >= 1, got {s!r}")
+    return n
+
 def _split(v, typ=str): return [typ(x) for x in str(v).split(',') if x != '']
 
 _JSON = ('params', 'classes')   # fields whose value is one JSON value, not a comma list: --where 'params={}', --where 'classes=[0,5]'
@@ -87,6 +95,7 @@ def _parser():
     r.add_argument('--compile', default=None, choices=['default', 'reduce-overhead', 'max-autotune-no-cudagraphs'], help='torch.compile every model in this mode (records say `compile`); default: eager. Measure first: `bench --what compile`')
     r.add_argument('--snapshots', default=None, metavar='DIR', help='snapshot the main fit of resumable methods every --snapshot-every epochs into DIR, and resume a killed run from its last snapshot (while lt_repro/ is unchanged); needs a committed tree')
     r.add_argument('--snapshot-every', type=int, default=10, metavar='EPOCHS')
+    r.add_argument('--trace-test', type=_trace_arg, default=None, metavar='LAST', help="also score the test set after each of the last LAST epochs of every fit ('all': every epoch) and keep the accuracies in the record's `test_trace` (nothing reads them while training; `best_of_trace` measures the official code's best-epoch protocol with them); it costs one pass over the test set per traced epoch")
     r.add_argument('--fit-cache', nargs='?', const=True, default=None, metavar='DIR', help='share main fits between runs that train the same model first (CE/cRT, mixup/STG, BSCE/DiVE teacher), in DIR (default: ~/.cache/lt_repro/fits); needs a committed tree')
     im = sub.add_parser('import', help='append records from another results folder (e.g. the GPU machine\'s $OUT), skipping recorded runs')
     im.add_argument('files', nargs='+'); im.add_argument('--results', default=None)
@@ -178,7 +187,7 @@ def main(argv=None):
                              "--mixed-precision adds fp32 records to an experiment that holds bf16 ones.")
         with cpu_bf16() if a.cpu_bf16 else contextlib.nullcontext(), compiled(a.compile) if a.compile else contextlib.nullcontext():
             try: r = run_grid(cfgs, jobs=a.jobs, force=a.force, device=a.device, root=a.results, fit_cache=a.fit_cache, time_limit=a.time_limit,
-                              snapshots=a.snapshots, snapshot_every=a.snapshot_every, mixed_precision=a.mixed_precision)
+                              snapshots=a.snapshots, snapshot_every=a.snapshot_every, mixed_precision=a.mixed_precision, trace_test=a.trace_test)
             except MixedPrecision as e: raise SystemExit(f"lt_repro run: {e}") from None
         from fastai.torch_core import rank_distrib
         if rank_distrib() == 0: print(f"ran {r['ran']}, skipped {r['skipped']} (already recorded), failed {r['failed']}, not started {r['not_started']} (time limit)")

@@ -9,13 +9,14 @@ import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.callback.core import Callback
 from .models import grad_cam, LTModel
-from .train import Recipe, register_method, split_pair, run_seed
+from .train import Recipe, register_method, split_pair, run_seed, logits, accuracy_report
 
 # %% auto #0
-__all__ = ['CSA_BASE', 'TABLE2_METHODS', 'PAPER_T2', 'T2_ROWS', 'ABLATIONS', 'PAPER_ABLATION', 'PAPER_T4', 'CPU_PAIRS',
-           'background_mask', 'ContextBank', 'mix_context', 'CSA', 'csa_recipe', 'show_csa', 'csa_table2_grid',
-           'csa_ablation_grid', 'csa_cpu_grid', 'csa_label', 'table2', 'table2_verdict', 'plot_shots', 'paired_table',
-           'ablation_table', 'context_share', 'cpu_label', 'cpu_budget_table', 'cpu_budget_verdict']
+__all__ = ['CSA_BASE', 'TABLE2_METHODS', 'PAPER_T2', 'T2_ROWS', 'ABLATIONS', 'PAPER_ABLATION', 'PAPER_T4', 'PAPER_T7',
+           'CPU_PAIRS', 'background_mask', 'ContextBank', 'mix_context', 'CSA', 'module_report', 'csa_recipe',
+           'show_csa', 'csa_table2_grid', 'csa_ablation_grid', 'csa_cpu_grid', 'csa_label', 'table2', 'table2_verdict',
+           'plot_shots', 'paired_table', 'ablation_table', 'context_share', 'module_table', 'cpu_label',
+           'cpu_budget_table', 'cpu_budget_verdict']
 
 # %% ../nbs/11_csa.ipynb #08e807b7
 def background_mask(model: LTModel, x, y, head='main', mask='squared'):
@@ -128,11 +129,24 @@ class CSA(Callback):
         self.learn.loss = self.learn.loss_grad.clone()
 
 # %% ../nbs/11_csa.ipynb #5d5aec6d
+def module_report(uniform_head='main', balanced_head='balanced'):
+    "A `Recipe.reports` entry for seed 001 Table 7: test accuracy (all / many / medium / few) of the uniform module and of the ensemble (mean of both heads' logits) of the final model; the balanced module's is the run's own."
+    keys = ('acc', 'acc_many', 'acc_medium', 'acc_few')
+    def report(learn, ds):
+        m, old, z = learn.model, learn.model.predict_head, {}
+        try:
+            for h in (uniform_head, balanced_head): m.predict_head = h; z[h] = logits(m, learn.dls.valid)
+        finally: m.predict_head = old
+        acc = lambda logit: {k: round(v, 2) for k, v in accuracy_report(logit.argmax(-1), ds.y_test, ds).items() if k in keys and v is not None}
+        return {'modules': {'uniform': acc(z[uniform_head]), 'ensemble': acc((z[uniform_head] + z[balanced_head]) / 2)}}
+    return report
+
 @register_method('csa')
 def csa_recipe(Z=4, **kw):
     "CSA (seed 001 §3): paired uniform + class-aware batches, the CSA callback, prediction with the balanced head."
     cb = CSA(**kw)   # its counters (contexts fitted / seen, augmented / all steps) go into the run's record as `extra.csa`
-    return Recipe({'name': 'paired', 'Z': Z}, [cb], predict_head='balanced', reports=[lambda learn, ds: {'csa': dict(cb.stats)}],
+    return Recipe({'name': 'paired', 'Z': Z}, [cb], predict_head='balanced',
+                  reports=[lambda learn, ds: {'csa': dict(cb.stats)}, module_report(cb.uh, cb.bh)],
                   resumable=True)   # `check_resume` below: a killed CSA fit goes on exactly from its snapshot
 
 # %% ../nbs/11_csa.ipynb #2da7e785
@@ -310,6 +324,24 @@ def context_share(df, dataset='cifar100', rho=100, schedule='csa'):
     m = {lab: d[d.row == lab].acc.mean() for lab in ('CSA', 'CE', 'CSA use_context=False')}
     if any(v != v for v in m.values()) or m['CSA'] == m['CE']: return None
     return (m['CSA'] - m['CSA use_context=False']) / (m['CSA'] - m['CE'])
+
+# %% ../nbs/11_csa.ipynb #1f569a58
+PAPER_T7 = {'uniform module': (39.4, 68.3, 37.3, 6.1), 're-sampling module': (45.8, 64.3, 49.7, 18.2), 'ensemble': (43.0, 67.5, 44.1, 11.4)}   # seed 001 Table 7 (CIFAR-100-LT ρ=100): all / many / medium / few
+
+def module_table(df, dataset='cifar100', rho=100, schedule='csa', row='CSA') -> tuple:
+    "Seed 001 Table 7 from CSA records with `extra.modules`: (table of the three predictors — mean ± std over runs, the paper's beside —, verdict on 're-sampling module beats the uniform module and the ensemble', gaps paired by run)."
+    from lt_repro.experiments import pm, judge
+    d = df[(df.dataset == dataset) & (df.rho == rho) & (df.schedule == schedule) & (df.row == row)]
+    d = d.loc[d['extra'].map(lambda e: isinstance(e, dict) and 'modules' in e).astype(bool)] if 'extra' in d else d.iloc[:0]
+    keys = ('acc', 'acc_many', 'acc_medium', 'acc_few')
+    runs = {'re-sampling module': d[list(keys)].reset_index(drop=True),
+            **{f'{m} module' if m == 'uniform' else m: pd.DataFrame([e['modules'][m] for e in d['extra']], columns=list(keys)) for m in ('uniform', 'ensemble')}}
+    paper = (dataset, rho) == ('cifar100', 100)
+    tab = pd.DataFrame([{'predictor': name, **{f'{k} ours': pm(x[k].mean(), x[k].std(), len(x)) if len(x) else 'not run' for k in keys},
+                         **{f'{k} paper': PAPER_T7[name][i] if paper else '–' for i, k in enumerate(keys)}} for name, x in runs.items()])
+    b = runs['re-sampling module'].acc
+    gaps = [None if len(b) < 2 else (float((b - runs[o].acc).mean()), float((b - runs[o].acc).std())) for o in ('uniform module', 'ensemble')]
+    return tab, judge(gaps), gaps
 
 # %% ../nbs/11_csa.ipynb #6c8c2116
 def cpu_label(method, params, drop=('start_aug', 'end_aug')) -> str:

@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from .data import LT_DATASETS, get_lt_dataset, _repo_root, cache_dir
 from .models import MODELS
-from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, cpu_bf16, cpu_isa, precision, compile_mode
+from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, use_test_trace, TestTrace, cpu_bf16, cpu_isa, precision, compile_mode
 import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F401  (register their methods and grids; every method module is imported here, so workers know them)
 
 # %% auto #0
@@ -20,7 +20,7 @@ __all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'KEYS', 'ME
            'git_commit', 'versions', 'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows',
            'recorded', 'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid',
            'rehearsal', 'rehearse', 'import_records', 'load_results', 'split_superseded', 'in_grid', 'summarise',
-           'seed_gap', 'paired_gap', 'judge', 'pm']
+           'seed_gap', 'paired_gap', 'judge', 'best_of_trace', 'trace_table', 'pm']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max', 'n_test')   # fields added after records existed: hashed only when set
@@ -156,12 +156,13 @@ def _dataset(cfg: Config):
     if k not in _DS_CACHE: _DS_CACHE[k] = get_lt_dataset(cfg.dataset, cfg.rho, cfg.data_seed, n_max=cfg.n_max, classes=cfg.classes, n_test=cfg.n_test)
     return _DS_CACHE[k]
 
-def run_one(cfg: Config, device=None, commit=None, fit_cache=None, snapshots=None) -> dict:
-    "Train one config (its seed included) and return its results record (accuracies in %); `fit_cache`: a folder of shared main fits; `snapshots`: (folder, every) to snapshot and resume long fits."
+def run_one(cfg: Config, device=None, commit=None, fit_cache=None, snapshots=None, trace_test=None) -> dict:
+    "Train one config (its seed included) and return its results record (accuracies in %); `fit_cache`: a folder of shared main fits; `snapshots`: (folder, every) to snapshot and resume long fits; `trace_test`: score the test set after each of the last that many epochs of every fit (True: all; see `TestTrace`)."
     t0 = time.time()
     ds = _dataset(cfg)
     commit = commit or git_commit()
-    with use_fit_cache(FitCache(fit_cache, commit) if fit_cache else None), use_snapshots(Snapshots(snapshots[0], commit, snapshots[1]) if snapshots else None):
+    with use_fit_cache(FitCache(fit_cache, commit) if fit_cache else None), use_snapshots(Snapshots(snapshots[0], commit, snapshots[1]) if snapshots else None), \
+         use_test_trace(trace_test):
         rep, learn = train_lt(ds, cfg.method, cfg.params, cfg.model, cfg.epochs, cfg.lr, cfg.schedule, cfg.batch_size,
                               cfg.mom, cfg.wd, cfg.seed, device, cfg=cfg)
     dev = learn.dls.train.device
@@ -172,6 +173,7 @@ def run_one(cfg: Config, device=None, commit=None, fit_cache=None, snapshots=Non
                commit=commit, versions=versions(), finished_at=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
     if 'extra' in rep: rec['extra'] = rep['extra']   # a method's own measurements (see `Recipe.reports`)
     if 'fit_cache' in rep: rec['fit_cache'] = rep['fit_cache']   # {key, hit}: was the main fit loaded from an identical run's?
+    if 'test_trace' in rep: rec['test_trace'] = rep['test_trace']   # {stage, epoch, acc, acc_many, ..., last, s}: an observation, not part of the config
     if 'resumed_from' in rep: rec['resumed_from'] = rep['resumed_from']   # {epoch, commit, train_s}: went on from a snapshot; train_s counts every part, wall_s this one
     rec['precision'] = precision(dev)   # bf16 autocast + channels_last (CUDA, or a CPU inside `cpu_bf16`) or plain fp32
     if (cm := compile_mode()): rec['compile'] = cm   # the torch.compile mode (`compiled`); absent: eager
@@ -210,8 +212,8 @@ def _worker_init(threads, runner=None):
     torch.set_num_threads(threads)
     if runner is not None: _die_with_runner(runner)
 
-def _run_safe(cfg_dict, device, commit=None, fit_cache=None, snapshots=None):
-    try: return run_one(Config.from_dict(cfg_dict), device, commit, fit_cache, snapshots), None
+def _run_safe(cfg_dict, device, commit=None, fit_cache=None, snapshots=None, trace_test=None):
+    try: return run_one(Config.from_dict(cfg_dict), device, commit, fit_cache, snapshots, trace_test), None
     except Exception: return None, traceback.format_exc()
 
 def recorded(cfgs: list[Config], root=None) -> list[bool]:
@@ -268,9 +270,10 @@ def precision_clash(cfgs: list[Config], prec: str, root=None) -> dict:
     return out
 
 def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, progress=True, fit_cache=None, time_limit=None,
-             snapshots=None, snapshot_every=10, mixed_precision=False) -> dict:
-    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run expected to end after it (expected: as long as the longest finished run of the same config; a run whose main fit a finished run left in `fit_cache`, that fit's time × its recipe's `post_epochs` / `epochs`; else the longest finished run. A run that would not fit is passed over for a shorter one). `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them. `mixed_precision`: allow adding records in another precision than the experiment's (else `MixedPrecision`)."
+             snapshots=None, snapshot_every=10, mixed_precision=False, trace_test=None) -> dict:
+    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run expected to end after it (expected: as long as the longest finished run of the same config; a run whose main fit a finished run left in `fit_cache`, that fit's time × its recipe's `post_epochs` / `epochs`; else the longest finished run. A run that would not fit is passed over for a shorter one). `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them. `mixed_precision`: allow adding records in another precision than the experiment's (else `MixedPrecision`). `trace_test`: records also hold the test accuracy after each of the last that many epochs of every fit (True: all; `TestTrace`), which nothing reads while training."
     t0 = time.time()
+    use_test_trace(trace_test)   # refuses a bad value now, not in every run
     rank, world = init_distrib()   # (0, 1) unless started by torchrun / accelerate launch with several processes
     if world > 1 and jobs > 1: raise ValueError("under a multi-process launcher every process is one GPU of one run: use jobs=1")
     if time_limit is not None and (world > 1 or not time_limit > 0):
@@ -320,7 +323,7 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
         else: failures.append((c, err)); print(f"run failed: {c.experiment} {c.dataset} {c.method} seed={c.seed}\n{err}", file=sys.stderr)
         if pb is not None: pb.update(ran + len(failures))
     if jobs <= 1:
-        while (c := next_run()) is not None: finish(c, *_run_safe(c.to_dict(), device, commit, fit_cache, snapshots))
+        while (c := next_run()) is not None: finish(c, *_run_safe(c.to_dict(), device, commit, fit_cache, snapshots, trace_test))
     else:
         import concurrent.futures as cf, multiprocessing as mp
         threads = max(1, (os.cpu_count() or 1) // jobs) if (device or default_device().type) == 'cpu' else 2
@@ -328,7 +331,7 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
             futs = {}
             def submit():   # keep `jobs` runs in flight, while the time limit allows
                 while len(futs) < jobs and (c := next_run()) is not None:
-                    futs[ex.submit(_run_safe, c.to_dict(), device, commit, fit_cache, snapshots)] = c
+                    futs[ex.submit(_run_safe, c.to_dict(), device, commit, fit_cache, snapshots, trace_test)] = c
             submit()
             while futs:
                 f = next(cf.as_completed(futs)); c = futs.pop(f)
@@ -435,11 +438,35 @@ def paired_gap(a: pd.Series, b: pd.Series):
     d = a.loc[s].astype(float) - b.loc[s].astype(float)
     return float(d.mean()), float(d.std()), len(s)
 
-def judge(gaps) -> str:
-    "The verdict on claims 'a beats b' from their `seed_gap`s: reproduced (every gap beyond its combined std), partly (every gap positive), not; 'not run' if any is missing."
+def judge(gaps, kinds=None) -> str:
+    "The verdict on claims from their `seed_gap`s (a − b), each 'a beats b' (kind 'beats', the default) or 'a is no worse than b' ('no_worse'): reproduced (every 'beats' gap beyond its combined std), partly (every 'beats' gap positive), not; any 'no_worse' gap below minus its std (a drop beyond the seed noise) makes it not; 'not run' if any is missing."
+    kinds = list(kinds or ['beats'] * len(gaps))
+    if len(kinds) != len(gaps) or set(kinds) - {'beats', 'no_worse'}: raise ValueError(f"kinds must be 'beats' or 'no_worse', one a gap; got {kinds} for {len(gaps)} gaps")
     if not gaps or any(g is None for g in gaps): return 'not run'
-    if any(g[0] <= 0 for g in gaps): return 'not'
-    return 'reproduced' if all(g[0] > g[1] for g in gaps) else 'partly'
+    beats = [g for g, k in zip(gaps, kinds) if k == 'beats']
+    if any(g[0] <= 0 for g in beats) or any(g[0] <= -g[1] for g, k in zip(gaps, kinds) if k == 'no_worse'): return 'not'
+    return 'reproduced' if all(g[0] > g[1] for g in beats) else 'partly'
+
+def best_of_trace(r) -> dict | None:
+    "The official code's protocol read off a record's `test_trace`: the best test accuracy over the traced epochs of the stage that made the reported model, that epoch's shot accuracies, `epoch`, `n` (epochs traced) and `gap` (best − the reported end of training). None without a trace, or when the reported model is not the trace's last (a stage that trains nothing came after, e.g. post-hoc adjustment)."
+    t = r.get('test_trace')
+    if not isinstance(t, dict) or not t.get('acc'): return None
+    idx = [i for i, s in enumerate(t['stage']) if s == t['stage'][-1]]
+    if abs(t['acc'][idx[-1]] - r['acc']) > 0.01: return None
+    b = max(idx, key=lambda i: t['acc'][i])   # the first of equal bests
+    return dict(stage=t['stage'][b], epoch=t['epoch'][b], n=len(idx), gap=round(t['acc'][b] - r['acc'], 2), **{k: t[k][b] for k in TestTrace.KEYS})
+
+def trace_table(df: pd.DataFrame, by=KEYS) -> pd.DataFrame:
+    "Per group of `by`, over its runs whose `test_trace` gives a `best_of_trace`: the reported end-of-training accuracy, the best traced epoch's (the official code's protocol) and their gap, mean ± std over runs; each run's best epoch; runs."
+    if not len(df) or 'test_trace' not in df: return pd.DataFrame()
+    by = [k for k in by if k in df.columns]
+    rows = [{**{k: r[k] for k in by}, 'end': r['acc'], 'best': b['acc'], 'gap': b['gap'], 'epoch': b['epoch']}
+            for r in df.to_dict('records') if (b := best_of_trace(r)) is not None]
+    if not rows: return pd.DataFrame()
+    g = pd.DataFrame(rows).groupby(by, sort=False, dropna=False)
+    f = lambda s: pm(s.mean(), s.std())
+    return pd.DataFrame({'ours (end of training)': g.end.agg(f), 'best epoch (official protocol)': g.best.agg(f), 'gap': g.gap.agg(f),
+                         'best epochs': g.epoch.agg(lambda s: ', '.join(map(str, s))), 'runs': g.size()}).reset_index()
 
 def pm(mean, std, n=None, digits=1) -> str:
     "'mean ± std' (std over seeds; '–' if there is one run)."

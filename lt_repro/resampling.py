@@ -167,12 +167,16 @@ def _gap(df, schedule, dataset, a, b, metric='acc'):
     d = on_schedule(df[df.dataset == dataset], schedule)
     return seed_gap(_sel(d, a)[metric], _sel(d, b)[metric])
 
+def _kind(p) -> str: return p[4] if len(p) > 4 else 'beats'
+
 def judge_claim(df, pairs, schedules=('paper', 'one_cycle')) -> tuple:
-    "Verdict for claims 'a beats b' given as (dataset, a, b, metric), by `judge`'s rule: judged on `schedules[0]`; reproduced only if the gaps are beyond their std on it and on every other schedule that has run."
-    res = {s: judge([_gap(df, s, *p) for p in pairs]) for s in schedules[1:]}   # the check schedules' verdicts
-    first = [_gap(df, schedules[0], *p) for p in pairs]
-    if (v := judge(first)) == 'not run': return v, ''
-    txt = '; '.join(f"{_name(p[1])}−{_name(p[2])} {p[3].replace('acc_', '') if p[3] != 'acc' else 'all'} {g[0]:+.1f}±{g[1]:.1f}" for p, g in zip(pairs, first))
+    "Verdict for claims given as (dataset, a, b, metric[, kind]) — 'a beats b', or with kind 'no_worse' 'a is no worse than b' — by `judge`'s rule: judged on `schedules[0]`; reproduced only if it is reproduced there and on every other schedule that has run."
+    kinds = [_kind(p) for p in pairs]
+    res = {s: judge([_gap(df, s, *p[:4]) for p in pairs], kinds) for s in schedules[1:]}   # the check schedules' verdicts
+    first = [_gap(df, schedules[0], *p[:4]) for p in pairs]
+    if (v := judge(first, kinds)) == 'not run': return v, ''
+    txt = '; '.join(f"{_name(p[1])}−{_name(p[2])} {p[3].replace('acc_', '') if p[3] != 'acc' else 'all'} {g[0]:+.1f}±{g[1]:.1f}"
+                    + (' (no worse)' if _kind(p) == 'no_worse' else '') for p, g in zip(pairs, first))
     if v == 'not': return v, txt
     if v == 'reproduced' and all(r in ('reproduced', 'not run') for r in res.values()): return v, txt + ''.join(f" ({s}: not run)" for s, r in res.items() if r == 'not run')
     return 'partly', txt + ''.join(f" ({s}: {'not run' if r == 'not run' else 'holds' if r in ('partly', 'reproduced') else 'fails'})" for s, r in res.items())
@@ -182,6 +186,7 @@ CLAIMS = [
     ('CB-RS beats CE and cRT on Fashion-LT', [('fashion', 'cbrs', 'ce', 'acc'), ('fashion', 'cbrs', 'crt', 'acc')]),
     ('cRT beats CE on MNIST-LT and Fashion-LT (re-sampling helps the classifier)', [('mnist', 'crt', 'ce', 'acc'), ('fashion', 'crt', 'ce', 'acc')]),
     ('CB-RS lifts few-shot accuracy over CE on MNIST-LT', [('mnist', 'cbrs', 'ce', 'acc_few')]),
+    ('On MNIST-LT CB-RS lifts the tail over uniform without degrading the head (Figure 4)', [('mnist', 'cbrs', 'ce', 'acc_tail'), ('mnist', 'cbrs', 'ce', 'acc_head', 'no_worse')]),
     ('Balanced sampling (γ = 1) beats uniform (CE, γ = 0) on MNIST-LT (Figure 1)', [('mnist', GAMMA1, 'ce', 'acc')]),
     ('cRT is best and CB-RS worst on CIFAR-100-LT', [('cifar100', 'crt', 'ce', 'acc'), ('cifar100', 'ce', 'cbrs', 'acc')]),
     ('Uniform (CE, γ = 0) beats balanced sampling (γ = 1) on CIFAR-100-LT (Figure 1)', [('cifar100', 'ce', GAMMA1, 'acc')]),
@@ -193,7 +198,7 @@ CLAIMS = [
 def paper_evidence(pairs) -> str:
     "The paper's numbers behind a claim (Table 1, or the official CMNIST-LT notebooks), or where it shows it."
     out = []
-    for d, a, b, m in pairs:
+    for d, a, b, m, *_ in pairs:
         if m in ('acc_head', 'acc_tail'): out.append('Figure 4 (bars, no numbers)'); continue
         if GAMMA1 in (a, b): out.append('Figure 1 (curves, no numbers)'); continue
         i = ['acc', 'acc_many', 'acc_medium', 'acc_few'].index(m)

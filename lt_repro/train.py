@@ -35,7 +35,7 @@ __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'A
            'HostLosses', 'BF16', 'lt_learner', 'fit_lt', 'crt', 'Recipe', 'register_method', 'get_recipe',
            'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe', 'mixup_fit_key', 'crt_recipe',
            'mixup_recipe', 'train_lt', 'rng_state', 'set_rng_state', 'code_hash', 'FitCache', 'use_fit_cache',
-           'Snapshots', 'Snapshot', 'use_snapshots', 'killed_after', 'check_resume']
+           'Snapshots', 'Snapshot', 'use_snapshots', 'killed_after', 'check_resume', 'TestTrace', 'use_test_trace']
 
 # %% ../nbs/03_train.ipynb #89136a4f
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -592,7 +592,10 @@ def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8,
     learn = lt_learner(ds, model, r.sampler, bs, mom, wd, seed, device, cbs=r.cbs, loss_func=r.loss_func)
     cfg = cfg if cfg is not None else _Cfg(model, epochs, lr, schedule, bs, mom, wd, seed)
     t, resumed = time.time(), None
+    tr = TestTrace(ds, None if _TEST_TRACE[0] is True else _TEST_TRACE[0], r.predict_head) if _TEST_TRACE[0] else None
+    if tr: learn.add_cb(tr); tr.stage = 'pre'
     for stage in r.pre: stage(learn, ds, cfg)
+    if tr: tr.stage = 'main'
     cache = _FIT_CACHE[0] if r.fit_key and num_distrib() <= 1 else None
     key = cache.key(ds, r.fit_key, learn, model, epochs, lr, schedule, bs, mom, wd, seed) if cache else None
     with (cache.lock(key) if cache else contextlib.nullcontext()):
@@ -605,7 +608,9 @@ def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8,
             fit_lt(learn, epochs, lr, schedule, cbs=[snap] if snap else None, start_epoch=snap.start if snap else 0)
             if snap: snaps.clear(skey); resumed = dict(epoch=snap.start, commit=snap.from_commit, train_s=round(snap.before_s, 2))
             if cache: cache.save(key, learn)
-    for stage in r.post: stage(learn, ds, cfg)
+    for i, stage in enumerate(r.post):
+        if tr: tr.stage = f'post{i + 1}'
+        stage(learn, ds, cfg)
     learn.model.predict_head = r.predict_head
     rep = evaluate(learn, ds); rep['train_s'] = time.time() - t + (resumed['train_s'] if resumed else 0.0)
     if cache: rep['fit_cache'] = dict(key=key, hit=hit, **({'commit': fit_commit} if hit else {}))   # a loaded fit names the commit that trained it
@@ -613,6 +618,7 @@ def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8,
     extra = {}
     for f in r.reports: extra.update(f(learn, ds))
     if extra: rep['extra'] = extra
+    if tr: learn.remove_cb(tr); rep['test_trace'] = tr.record(); rep['train_s'] -= tr.seconds   # train_s: training alone, traced or not
     return rep, learn
 
 @dataclass
@@ -623,6 +629,7 @@ class _Cfg:
 # %% ../nbs/03_train.ipynb #6ce8b20b
 _FIT_CACHE = [None]   # the FitCache in use (set by `use_fit_cache`), or None
 _SNAPSHOTS = [None]   # the Snapshots in use (set by `use_snapshots`), or None
+_TEST_TRACE = [None]  # epochs at the end of each fit to score the test set after (set by `use_test_trace`), or None
 
 def rng_state(dl) -> dict:
     "Every random stream a fit draws from: torch (and CUDA), numpy, python, and the loader's order and augmentation streams."
@@ -795,3 +802,39 @@ def check_resume(ds, method, params=None, epochs=4, at=2, every=1, **kw):
         if not torch.equal(a, b): raise AssertionError(f'{method}: {k} differs after resuming')
     if rep['per_class_acc'] != ref['per_class_acc']: raise AssertionError(f"{method}: accuracies differ after resuming")
     return rep
+
+# %% ../nbs/03_train.ipynb #6f62aad1
+class TestTrace(Callback):
+    "Score the test set after each of the last `last` epochs of every fit (None: every epoch), with head `head`: a trace over epochs that nothing reads while training."
+    order = 90   # after the methods' own after_epoch, before `Snapshot` (95), which saves this epoch's entry with the rest
+    KEYS = ('acc', 'acc_many', 'acc_medium', 'acc_few')
+    def __init__(self, ds: LTDataset, last=None, head='main'):
+        if last is not None and (not isinstance(last, int) or last < 1): raise ValueError(f"last must be an int >= 1 (or None: every epoch), got {last!r}")
+        self.ds, self.last, self.head, self.stage = ds, last, head, 'main'
+        self.trace, self.seconds = {k: [] for k in ('stage', 'epoch') + self.KEYS}, 0.0
+    def before_fit(self): self._trained = False
+    def before_train(self): self._trained = True   # a skipped epoch (resuming from a snapshot) still reaches after_epoch, but never before_train
+    def after_epoch(self):
+        trained, self._trained = self._trained, False
+        if not trained or (self.last is not None and self.epoch < self.n_epoch - self.last): return
+        t, m = time.time(), self.learn.model
+        old = getattr(m, 'predict_head', None)
+        if old is not None: m.predict_head = self.head   # the head the final evaluation uses (CSA trains through another)
+        try: r = accuracy_report(predict(m, self.dls.valid), self.ds.y_test, self.ds)
+        finally:
+            if old is not None: m.predict_head = old
+        self.trace['stage'].append(self.stage); self.trace['epoch'].append(self.epoch)
+        for k in self.KEYS: self.trace[k].append(None if r[k] is None else round(r[k], 2))
+        self.seconds += time.time() - t
+    def record(self) -> dict:
+        "What a results record keeps: the columns of the trace, `last`, and the seconds it took."
+        return dict(self.trace, last=self.last, s=round(self.seconds, 2))
+    def ckpt_state(self): return dict(trace={k: list(v) for k, v in self.trace.items()}, seconds=self.seconds)
+    def load_ckpt_state(self, s, device): self.trace, self.seconds = {k: list(v) for k, v in s['trace'].items()}, s['seconds']
+
+def use_test_trace(last=True):
+    "Within this block, `train_lt` traces the test set after each of the last `last` epochs of every fit (True: every epoch; None: off)."
+    if last is not None and last is not True and (not isinstance(last, int) or isinstance(last, bool) or last < 1):
+        raise ValueError(f"last must be an int >= 1, True (every epoch) or None (off), got {last!r}")
+    return _holding(_TEST_TRACE, last)
+
