@@ -593,9 +593,9 @@ def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8,
     cfg = cfg if cfg is not None else _Cfg(model, epochs, lr, schedule, bs, mom, wd, seed)
     t, resumed = time.time(), None
     tr = TestTrace(ds, None if _TEST_TRACE[0] is True else _TEST_TRACE[0], r.predict_head) if _TEST_TRACE[0] else None
-    if tr: learn.add_cb(tr); tr.stage = 'pre'
-    for stage in r.pre: stage(learn, ds, cfg)
-    if tr: tr.stage = 'main'
+    if tr: learn.add_cb(tr)
+    with _holding(_TEST_TRACE, None):   # a run a stage trains for itself (DiVE's teacher) is not traced: its trace would go nowhere, its time into ours
+        for stage in r.pre: stage(learn, ds, cfg)
     cache = _FIT_CACHE[0] if r.fit_key and num_distrib() <= 1 else None
     key = cache.key(ds, r.fit_key, learn, model, epochs, lr, schedule, bs, mom, wd, seed) if cache else None
     with (cache.lock(key) if cache else contextlib.nullcontext()):

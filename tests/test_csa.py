@@ -163,3 +163,34 @@ def test_paired_table_pairs_by_seed():
     # unpaired, the same -0.5 drowns in the seed-to-seed spread of 5 points
     assert ablation_table(df[df.seed != 7], 'cifar100', 100, 'one_cycle').set_index('variant').loc['CSA bank_size=512', 'effect'] == 'within noise'
     assert not len(paired_table(df, 'CE', None, 'cifar100', 100, 'one_cycle'))   # no reference rows: nothing to pair
+
+
+def test_table7_modules_are_the_final_models_heads():
+    "module_report scores the uniform head and the mean of both heads' logits of the same final model; the balanced one is the run's own accuracy."
+    from lt_repro.csa import module_report
+    from lt_repro.train import logits, accuracy_report
+    from lt_repro.data import get_lt_dataset, MNIST_CI
+    from lt_repro.train import train_lt
+    ds = get_lt_dataset('mnist', 100, 0, **MNIST_CI)   # the smallest class has Z = 4 images or more
+    rep, learn = train_lt(ds, 'csa', {'start_aug': 0, 'end_aug': 0, 'delta': 0.5}, 'lenet32', epochs=1, lr=0.05, schedule='cosine', device='cpu')
+    mods = rep['extra']['modules']
+    m = learn.model; assert m.predict_head == 'balanced'
+    zb = logits(m, learn.dls.valid); m.predict_head = 'main'; zu = logits(m, learn.dls.valid); m.predict_head = 'balanced'
+    acc = lambda z: round(accuracy_report(z.argmax(-1), ds.y_test, ds)['acc'], 2)
+    assert abs(acc(zb) - rep['acc']) < 0.01 and mods['uniform']['acc'] == acc(zu) and mods['ensemble']['acc'] == acc((zu + zb) / 2)
+    assert set(mods['uniform']) == {'acc', 'acc_many', 'acc_medium', 'acc_few'}
+    assert not torch.equal(zu, zb)   # two different heads, not one read twice
+
+
+def test_trace_scores_the_balanced_head_and_changes_nothing():
+    "TestTrace evaluates with the head the run predicts with (CSA trains through the uniform one), and tracing leaves the run's weights and its own streams as they were."
+    from lt_repro.train import train_lt, use_test_trace
+    from lt_repro.data import get_lt_dataset, MNIST_CI
+    ds = get_lt_dataset('mnist', 100, 0, **MNIST_CI)   # the smallest class has Z = 4 images or more
+    kw = dict(model='lenet32', epochs=2, lr=0.05, schedule='cosine', device='cpu')
+    p = {'start_aug': 0, 'end_aug': 0, 'delta': 0.5}
+    r0, l0 = train_lt(ds, 'csa', p, **kw)
+    with use_test_trace(True): r1, l1 = train_lt(ds, 'csa', p, **kw)
+    assert r1['per_class_acc'] == r0['per_class_acc'] and r1['extra'] == r0['extra']
+    assert all(torch.equal(a, b) for a, b in zip(l0.model.state_dict().values(), l1.model.state_dict().values()))
+    t = r1['test_trace']; assert t['epoch'] == [0, 1] and abs(t['acc'][-1] - r1['acc']) < 0.01

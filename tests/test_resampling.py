@@ -115,3 +115,13 @@ def test_plot_gamma_uses_ce_for_gamma_zero():
     ax = plot_gamma(df, 'cifar100')
     xs = sorted({x for l in ax.get_lines() for x in l.get_xdata()})
     assert xs == [0.0, 1.0] and 'csa' in ax.get_title()
+
+def test_no_worse_claims():
+    "Figure 4's 'without degradation on head classes': a drop inside the seed std passes, one beyond it fails the claim; beside a 'beats' gap both must hold."
+    pairs = [('mnist', 'cbrs', 'ce', 'acc_few'), ('mnist', 'cbrs', 'ce', 'acc', 'no_worse')]
+    df = lambda cbrs: _records('mnist', 'cosine', {'ce': 90.0, 'cbrs': cbrs})   # acc_few = acc here: one number a method
+    v, txt = judge_claim(pd.concat([df(89.8)]), [pairs[1]], schedules=('paper',))   # −0.2 against a combined std of 0.7
+    assert v == 'reproduced' and txt == 'cbrs−ce all -0.2±0.7 (no worse)'
+    assert judge_claim(df(88.0), [pairs[1]], schedules=('paper',))[0] == 'not'       # −2.0: a drop beyond the noise
+    assert judge_claim(df(95.0), pairs, schedules=('paper',))[0] == 'reproduced'      # up on few-shot, not down overall
+    assert judge_claim(df(89.8), pairs, schedules=('paper',))[0] == 'not'             # but few-shot did not go up
