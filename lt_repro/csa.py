@@ -137,7 +137,8 @@ def module_report(uniform_head='main', balanced_head='balanced'):
         try:
             for h in (uniform_head, balanced_head): m.predict_head = h; z[h] = logits(m, learn.dls.valid)
         finally: m.predict_head = old
-        acc = lambda logit: {k: round(v, 2) for k, v in accuracy_report(logit.argmax(-1), ds.y_test, ds).items() if k in keys and v is not None}
+        acc = lambda logit: {k: v if k == 'per_class_acc' else round(v, 2) for k, v in accuracy_report(logit.argmax(-1), ds.y_test, ds).items()
+                             if k in keys + ('per_class_acc',) and v is not None}
         return {'modules': {'uniform': acc(z[uniform_head]), 'ensemble': acc((z[uniform_head] + z[balanced_head]) / 2)}}
     return report
 
@@ -334,8 +335,11 @@ def module_table(df, dataset='cifar100', rho=100, schedule='csa', row='CSA') -> 
     d = df[(df.dataset == dataset) & (df.rho == rho) & (df.schedule == schedule) & (df.row == row)]
     d = d.loc[d['extra'].map(lambda e: isinstance(e, dict) and 'modules' in e).astype(bool)] if 'extra' in d else d.iloc[:0]
     keys = ('acc', 'acc_many', 'acc_medium', 'acc_few')
-    runs = {'re-sampling module': d[list(keys)].reset_index(drop=True),
-            **{f'{m} module' if m == 'uniform' else m: pd.DataFrame([e['modules'][m] for e in d['extra']], columns=list(keys)) for m in ('uniform', 'ensemble')}}
+    from lt_repro.resampling import official_shots   # the official code's many / medium / few, from each predictor's per-class accuracies
+    cols = list(keys) + ['per_class_acc']
+    runs = {'re-sampling module': d.reindex(columns=cols).reset_index(drop=True),
+            **{f'{m} module' if m == 'uniform' else m: pd.DataFrame([e['modules'][m] for e in d['extra']], columns=cols) for m in ('uniform', 'ensemble')}}
+    runs = {k: official_shots(v) for k, v in runs.items()}
     paper = (dataset, rho) == ('cifar100', 100)
     tab = pd.DataFrame([{'predictor': name, **{f'{k} ours': pm(x[k].mean(), x[k].std(), len(x)) if len(x) else 'not run' for k in keys},
                          **{f'{k} paper': PAPER_T7[name][i] if paper else '–' for i, k in enumerate(keys)}} for name, x in runs.items()])

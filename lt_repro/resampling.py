@@ -10,10 +10,11 @@ from .data import CIFAR_CI
 from .experiments import Config, grid, method_rows, register_grid, load_results, split_superseded, in_grid, summarise, pm, run_grid, seed_gap, paired_gap, judge
 
 # %% auto #0
-__all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'LABELS', 'PAPER_T1', 'DATASET_NAMES', 'GAMMA1',
-           'CLAIMS', 'resampling_grid', 'resampling_cifar100_grid', 'resampling_cifar100_cpu_grid', 'with_head_tail',
-           'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'embeddings', 'plot_embeddings', 'judge_claim',
-           'paper_evidence', 'verdict_table', 'show_gradcam_pairs']
+__all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'OFFICIAL_SHOTS', 'LABELS', 'PAPER_T1',
+           'DATASET_NAMES', 'GAMMA1', 'CLAIMS', 'resampling_grid', 'resampling_cifar100_grid',
+           'resampling_cifar100_cpu_grid', 'with_head_tail', 'official_shots', 'plot_head_tail', 'on_schedule',
+           'table1', 'plot_gamma', 'embeddings', 'plot_embeddings', 'judge_claim', 'paper_evidence', 'verdict_table',
+           'show_gradcam_pairs']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -68,6 +69,19 @@ def with_head_tail(df: pd.DataFrame, n_head=5) -> pd.DataFrame:
     pc = df['per_class_acc'].map(np.asarray)
     df['acc_head'] = pc.map(lambda a: float(np.mean(a[:n_head])))
     df['acc_tail'] = pc.map(lambda a: float(np.mean(a[n_head:])))
+    return df
+
+OFFICIAL_SHOTS = {100: (36, 71)}   # seed 001's code: many / medium / few of CIFAR-100-LT by class index (its configs' head/med/tail_class_idx, at every rho)
+
+def official_shots(df: pd.DataFrame) -> pd.DataFrame:
+    "`acc_many` / `acc_medium` / `acc_few` of 100-class records re-computed from `per_class_acc` as seed 001's official code splits them, by class index: 36 / 35 / 29 classes (the records' own split is by count, > 100 / 20–100 / < 20: 35 / 35 / 30 at rho = 100); other records unchanged."
+    df = df.copy()
+    if not len(df) or 'per_class_acc' not in df: return df
+    for K, (a, b) in OFFICIAL_SHOTS.items():
+        sel = df['per_class_acc'].map(lambda p: isinstance(p, (list, tuple, np.ndarray)) and len(p) == K).astype(bool)
+        if sel.any():
+            pc = np.array(df.loc[sel, 'per_class_acc'].tolist(), dtype=float)
+            df.loc[sel, 'acc_many'], df.loc[sel, 'acc_medium'], df.loc[sel, 'acc_few'] = np.nanmean(pc[:, :a], 1), np.nanmean(pc[:, a:b], 1), np.nanmean(pc[:, b:], 1)
     return df
 
 LABELS = {'ce': 'Uniform (CE)', 'crt': 'cRT', 'cbrs': 'CB-RS'}

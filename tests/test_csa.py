@@ -178,7 +178,7 @@ def test_table7_modules_are_the_final_models_heads():
     zb = logits(m, learn.dls.valid); m.predict_head = 'main'; zu = logits(m, learn.dls.valid); m.predict_head = 'balanced'
     acc = lambda z: round(accuracy_report(z.argmax(-1), ds.y_test, ds)['acc'], 2)
     assert abs(acc(zb) - rep['acc']) < 0.01 and mods['uniform']['acc'] == acc(zu) and mods['ensemble']['acc'] == acc((zu + zb) / 2)
-    assert set(mods['uniform']) == {'acc', 'acc_many', 'acc_medium', 'acc_few'}
+    assert set(mods['uniform']) == {'acc', 'acc_many', 'acc_medium', 'acc_few', 'per_class_acc'} and len(mods['ensemble']['per_class_acc']) == 10
     assert not torch.equal(zu, zb)   # two different heads, not one read twice
 
 

@@ -125,3 +125,12 @@ def test_no_worse_claims():
     assert judge_claim(df(88.0), [pairs[1]], schedules=('paper',))[0] == 'not'       # −2.0: a drop beyond the noise
     assert judge_claim(df(95.0), pairs, schedules=('paper',))[0] == 'reproduced'      # up on few-shot, not down overall
     assert judge_claim(df(89.8), pairs, schedules=('paper',))[0] == 'not'             # but few-shot did not go up
+
+def test_official_shots_split_cifar100_by_index():
+    "Seed 001's code splits CIFAR-100-LT 36 / 35 / 29 by class index; the records keep the count split; 10-class records are left alone."
+    from lt_repro.resampling import official_shots
+    df = pd.DataFrame([dict(per_class_acc=list(range(100)), acc_many=0.0, acc_medium=0.0, acc_few=0.0),
+                       dict(per_class_acc=[50.0] * 10, acc_many=1.0, acc_medium=2.0, acc_few=3.0)])
+    o = official_shots(df)
+    assert (o.loc[0, 'acc_many'], o.loc[0, 'acc_medium'], o.loc[0, 'acc_few']) == (17.5, 53.0, 85.0)   # means of 0..35, 36..70, 71..99
+    assert o.loc[1, ['acc_many', 'acc_medium', 'acc_few']].tolist() == [1.0, 2.0, 3.0] and df.loc[0, 'acc_many'] == 0.0   # a copy
