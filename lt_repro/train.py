@@ -741,7 +741,8 @@ class Snapshots(FitCache):
         learn.opt.load_state_dict(opt)
         if st['order'] is not None: learn.dls.train.order = pickle.loads(st['order'])
         have = {type(c).__name__: c for c in learn.cbs if hasattr(c, 'load_ckpt_state')}
-        if set(have) != set(st['cbs']): raise RuntimeError(f"snapshot holds callback states {sorted(st['cbs'])}, the Learner has {sorted(have)}")
+        if set(have) != set(st['cbs']): raise RuntimeError(f"snapshot holds callback states {sorted(st['cbs'])}, the Learner has {sorted(have)}: resume with the "
+                                                           "callbacks of the run that saved it (e.g. the same --trace-test), or delete the snapshot to start over")
         for n, s in st['cbs'].items(): have[n].load_ckpt_state(s, dev)
         set_rng_state(learn.dls.train, st['rng'])
     def clear(self, key): self.path(key).unlink(missing_ok=True)
