@@ -332,10 +332,10 @@ PAPER_T7 = {'uniform module': (39.4, 68.3, 37.3, 6.1), 're-sampling module': (45
 def module_table(df, dataset='cifar100', rho=100, schedule='csa', row='CSA') -> tuple:
     "Seed 001 Table 7 from CSA records with `extra.modules`: (table of the three predictors — mean ± std over runs, the paper's beside —, verdict on 're-sampling module beats the uniform module and the ensemble', gaps paired by run)."
     from lt_repro.experiments import pm, judge
+    from lt_repro.resampling import official_shots   # the official code's many / medium / few, from each predictor's per-class accuracies
     d = df[(df.dataset == dataset) & (df.rho == rho) & (df.schedule == schedule) & (df.row == row)]
     d = d.loc[d['extra'].map(lambda e: isinstance(e, dict) and 'modules' in e).astype(bool)] if 'extra' in d else d.iloc[:0]
     keys = ('acc', 'acc_many', 'acc_medium', 'acc_few')
-    from lt_repro.resampling import official_shots   # the official code's many / medium / few, from each predictor's per-class accuracies
     cols = list(keys) + ['per_class_acc']
     runs = {'re-sampling module': d.reindex(columns=cols).reset_index(drop=True),
             **{f'{m} module' if m == 'uniform' else m: pd.DataFrame([e['modules'][m] for e in d['extra']], columns=cols) for m in ('uniform', 'ensemble')}}
