@@ -13,8 +13,8 @@ from .experiments import Config, grid, method_rows, register_grid, load_results,
 __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'OFFICIAL_SHOTS', 'LABELS', 'PAPER_T1',
            'DATASET_NAMES', 'GAMMA1', 'CLAIMS', 'resampling_grid', 'resampling_cifar100_grid',
            'resampling_cifar100_cpu_grid', 'with_head_tail', 'official_shots', 'plot_head_tail', 'on_schedule',
-           'table1', 'plot_gamma', 'embeddings', 'plot_embeddings', 'judge_claim', 'paper_evidence', 'verdict_table',
-           'show_gradcam_pairs']
+           'table1', 'plot_gamma', 'resampling_trace_grid', 'embeddings', 'plot_embeddings', 'judge_claim',
+           'paper_evidence', 'verdict_table', 'show_gradcam_pairs']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -143,6 +143,15 @@ def plot_gamma(df: pd.DataFrame, dataset='mnist', schedule='paper', ax=None):
     ax.set_title(f"{DATASET_NAMES.get(dataset, dataset)}, {schedule}: weight $n_y^{{-\\gamma}}$", fontsize=9)
     ax.legend(fontsize=7); ax.set_ylim(-5, 102)
     return ax
+
+# %% ../nbs/10_resampling_study.ipynb #2ca88aab
+@register_grid('resampling_trace')
+def resampling_trace_grid(scale='full') -> list[Config]:
+    "Table 1's paper-schedule rows (CE, cRT, CB-RS on MNIST-LT, Fashion-LT, CMNIST-LT), seeds 0-2, again under their own experiment name: run them with `--trace-test all`."
+    import dataclasses
+    name = 'resampling_trace' if scale == 'full' else 'resampling_trace_ci'
+    return [dataclasses.replace(c, experiment=name) for c in resampling_grid(scale)
+            if c.schedule == PAPER_SCHEDULE[c.dataset] and c.method in LABELS and c.seed in (0, 1, 2)]
 
 # %% ../nbs/10_resampling_study.ipynb #879fe59f
 def embeddings(learn, ds, n=5000, seed=0):
