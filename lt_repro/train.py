@@ -310,17 +310,24 @@ def shot_metrics(ds: LTDataset) -> list:
     return [PerClassAccuracy(ds.num_classes, name='acc')] + [
         PerClassAccuracy(ds.num_classes, ds.shot_mask(s), name=f'acc_{s}') for s in SHOTS if ds.shot_mask(s).any()]
 
-def logits(model: nn.Module, dl: TensorDL) -> torch.Tensor:
-    "Float logits of `model` over a (sequential) loader, on the CPU, in eval mode, without autograd."
-    was = model.training; model.eval(); out = []
-    with torch.no_grad(), _autocast(dl.device):
-        for xb, _ in dl: out.append(model(xb).float().cpu())
-    model.train(was)
+def logits(model: nn.Module, dl: TensorDL, head=None) -> torch.Tensor:
+    "Float logits of `model` over a (sequential) loader, on the CPU, in eval mode, without autograd; `head`: through this named head (an `LTModel`'s; default: its `predict_head`), which is put back after."
+    was, old = model.training, getattr(model, 'predict_head', None)
+    if head is not None:
+        if old is None: raise ValueError(f"head={head!r} needs a model with named heads (an LTModel)")
+        model.predict_head = head
+    model.eval(); out = []
+    try:
+        with torch.no_grad(), _autocast(dl.device):
+            for xb, _ in dl: out.append(model(xb).float().cpu())
+    finally:
+        model.train(was)
+        if head is not None: model.predict_head = old
     return torch.cat(out)
 
-def predict(model: nn.Module, dl: TensorDL) -> torch.Tensor:
-    "Predicted labels of `model` over a (sequential) loader."
-    return logits(model, dl).argmax(-1)
+def predict(model: nn.Module, dl: TensorDL, head=None) -> torch.Tensor:
+    "Predicted labels of `model` over a (sequential) loader (`head`: as `logits`)."
+    return logits(model, dl, head).argmax(-1)
 
 def feature_module(model, feat_module=None):
     "The module whose output is the feature fed to the classifier: `feat_module`, or this project's `model.body`."
@@ -819,11 +826,8 @@ class TestTrace(Callback):
         trained, self._trained = self._trained, False
         if not trained or (self.last is not None and self.epoch < self.n_epoch - self.last): return
         t, m = time.time(), self.learn.model
-        old = getattr(m, 'predict_head', None)
-        if old is not None: m.predict_head = self.head   # the head the final evaluation uses (CSA trains through another)
-        try: r = accuracy_report(predict(m, self.dls.valid), self.ds.y_test, self.ds)
-        finally:
-            if old is not None: m.predict_head = old
+        head = self.head if hasattr(m, 'predict_head') else None   # the head the final evaluation uses (CSA trains through another)
+        r = accuracy_report(predict(m, self.dls.valid, head), self.ds.y_test, self.ds)
         self.trace['stage'].append(self.stage); self.trace['epoch'].append(self.epoch)
         for k in self.KEYS: self.trace[k].append(None if r[k] is None else round(r[k], 2))
         self.seconds += time.time() - t
