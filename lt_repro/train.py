@@ -362,9 +362,9 @@ def accuracy_report(pred, y, ds: LTDataset) -> dict:
     r['per_class_acc'] = [round(float(a), 2) for a in pc]
     return r
 
-def evaluate(learn, ds: LTDataset) -> dict:
-    "Accuracy report of `learn.model` on the test loader (`learn.dls.valid`)."
-    return accuracy_report(predict(learn.model, learn.dls.valid), ds.y_test, ds)
+def evaluate(learn, ds: LTDataset, head=None) -> dict:
+    "Accuracy report of `learn.model` on the test loader (`learn.dls.valid`); `head`: through this named head (as `logits`)."
+    return accuracy_report(predict(learn.model, learn.dls.valid, head), ds.y_test, ds)
 
 def _autocast(device):
     "bf16 autocast on the GPU path (`gpu_path`), a no-op elsewhere."
@@ -827,7 +827,7 @@ class TestTrace(Callback):
         if not trained or (self.last is not None and self.epoch < self.n_epoch - self.last): return
         t, m = time.time(), self.learn.model
         head = self.head if hasattr(m, 'predict_head') else None   # the head the final evaluation uses (CSA trains through another)
-        r = accuracy_report(predict(m, self.dls.valid, head), self.ds.y_test, self.ds)
+        r = evaluate(self.learn, self.ds, head)
         self.trace['stage'].append(self.stage); self.trace['epoch'].append(self.epoch)
         for k in self.KEYS: self.trace[k].append(None if r[k] is None else round(r[k], 2))
         self.seconds += time.time() - t
