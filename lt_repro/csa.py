@@ -9,7 +9,7 @@ import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.callback.core import Callback
 from .models import grad_cam, LTModel
-from .train import Recipe, register_method, split_pair, run_seed, logits, accuracy_report
+from .train import Recipe, register_method, split_pair, run_seed, logits, accuracy_report, METRICS
 
 # %% auto #0
 __all__ = ['CSA_BASE', 'TABLE2_METHODS', 'PAPER_T2', 'T2_ROWS', 'ABLATIONS', 'PAPER_ABLATION', 'PAPER_T4', 'PAPER_T7',
@@ -131,7 +131,7 @@ class CSA(Callback):
 # %% ../nbs/11_csa.ipynb #5d5aec6d
 def module_report(uniform_head='main', balanced_head='balanced'):
     "A `Recipe.reports` entry for seed 001 Table 7: test accuracy (all / many / medium / few) of the uniform module and of the ensemble (mean of both heads' logits) of the final model; the balanced module's is the run's own."
-    keys = ('acc', 'acc_many', 'acc_medium', 'acc_few')
+    keys = METRICS
     def report(learn, ds):
         z = {h: logits(learn.model, learn.dls.valid, head=h) for h in (uniform_head, balanced_head)}
         acc = lambda logit: {k: v if k == 'per_class_acc' else round(v, 2) for k, v in accuracy_report(logit.argmax(-1), ds.y_test, ds).items()
@@ -269,7 +269,7 @@ def plot_shots(df, dataset='cifar100', rho=100, schedule='csa', rows=('CE', 'CB-
     d = df[(df.dataset == dataset) & (df.rho == rho) & (df.schedule == schedule)]
     w = 0.8 / len(rows)
     for i, lab in enumerate(rows):
-        x = d[d.row == lab][['acc_many', 'acc_medium', 'acc_few']]
+        x = d[d.row == lab][list(METRICS[1:])]
         if len(x): ax.bar(np.arange(3) + (i - (len(rows) - 1) / 2) * w, x.mean(), w, yerr=x.std() if len(x) > 1 else None, label=lab, capsize=2)
     ax.set_xticks(range(3)); ax.set_xticklabels(['many', 'medium', 'few']); ax.set_ylabel('accuracy (%)')
     ax.set_title(f'{dataset}-LT ρ={rho}, {schedule}', fontsize=9); ax.legend(fontsize=7)
@@ -284,7 +284,7 @@ def paired_table(df, ref='CSA', rows=None, dataset='cifar100', rho=100, schedule
     for lab in rows or [r for r in ABLATIONS if r in set(d.row)]:
         if (g := paired_gap(at(lab, 'acc'), at(ref, 'acc'))) is None: continue
         r = {'variant': lab, 'minus': ref, 'seeds': g[2]}
-        for m in ('acc', 'acc_many', 'acc_medium', 'acc_few'):
+        for m in METRICS:
             mg = paired_gap(at(lab, m), at(ref, m)); r['all' if m == 'acc' else m[4:]] = pm(mg[0], mg[1])
         s = at(lab, 'acc').sub(at(ref, 'acc')).dropna()
         r['every seed'] = 'higher' if (s > 0).all() else 'lower' if (s < 0).all() else 'mixed'
@@ -332,7 +332,7 @@ def module_table(df, dataset='cifar100', rho=100, schedule='csa', row='CSA') -> 
     from lt_repro.resampling import official_shots   # the official code's many / medium / few, from each predictor's per-class accuracies
     d = df[(df.dataset == dataset) & (df.rho == rho) & (df.schedule == schedule) & (df.row == row)]
     d = d.loc[d['extra'].map(lambda e: isinstance(e, dict) and 'modules' in e).astype(bool)] if 'extra' in d else d.iloc[:0]
-    keys = ('acc', 'acc_many', 'acc_medium', 'acc_few')
+    keys = METRICS
     cols = list(keys) + ['per_class_acc']
     runs = {'re-sampling module': d.reindex(columns=cols).reset_index(drop=True),
             **{f'{m} module' if m == 'uniform' else m: pd.DataFrame([e['modules'][m] for e in d['extra']], columns=cols) for m in ('uniform', 'ensemble')}}
@@ -356,7 +356,7 @@ def cpu_budget_table(df, dataset='cifar10', rho=100) -> pd.DataFrame:
     for lab in [r for r in T2_ROWS + list(ABLATIONS) if r in set(df.row)]:
         d = df[(df.row == lab) & (df.dataset == dataset) & (df.rho == rho)]
         r = {'method': lab, 'runs': len(d), **{c.replace('acc_', '') if c != 'acc' else 'acc': pm(d[c].mean(), d[c].std(), None)
-                                                for c in ('acc', 'acc_many', 'acc_medium', 'acc_few')}}
+                                                for c in METRICS}}
         r['s/epoch'] = round(float((d.train_s / d.epochs).mean()), 1) if 'train_s' in d else None   # training time only, same machine
         r['paper (Table 2, 200 ep.)'] = PAPER_T2.get((dataset, lab), (None,) * 3)[(100, 50, 10).index(rho)] if rho in (100, 50, 10) else None
         if 'extra' in d and lab.startswith('CSA'):   # how much CSA actually augmented: its counters, summed over seeds

@@ -10,7 +10,7 @@ import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.callback.core import Callback
 from .data import MNIST_CI
-from .train import Recipe, register_method, register_grid, train_lt, logits
+from .train import Recipe, register_method, register_grid, train_lt, logits, METRICS
 
 # %% auto #0
 __all__ = ['SHIFT_RATIOS', 'DIVE_ROWS', 'FLAT_PAIRS', 'FLAT_SIZES', 'FLAT_EPS', 'PAPER_CIFAR100', 'log_prior', 'LogitAdjust',
@@ -155,7 +155,7 @@ def dive_recipe(tau=3.0, p=0.5, alpha=0.5, teacher_tau=1.0):
         rep, tl = train_lt(ds, 'bsce', {'tau': teacher_tau}, cfg.model, cfg.epochs, cfg.lr, cfg.schedule, cfg.batch_size,
                            cfg.mom, cfg.wd, cfg.seed, learn.dls.train.device)
         kd.teacher = tl.model
-        box['teacher'] = {k: rep[k] for k in ('acc', 'acc_many', 'acc_medium', 'acc_few')} | dict(train_s=round(rep['train_s'], 2))
+        box['teacher'] = {k: rep[k] for k in METRICS} | dict(train_s=round(rep['train_s'], 2))
         if 'fit_cache' in rep: box['teacher']['fit_cache'] = rep['fit_cache']   # the BSCE row's own fit, when shared
     def teacher_report(learn, ds): return {'teacher': box['teacher']}
     return Recipe('uniform', [kd, LogitAdjust(1.0)], pre=[train_teacher], reports=[teacher_report, shift_report(0.0)])

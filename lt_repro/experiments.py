@@ -12,15 +12,15 @@ import pandas as pd
 import torch
 from .data import LT_DATASETS, get_lt_dataset, _repo_root, cache_dir
 from .models import MODELS
-from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, use_test_trace, TestTrace, cpu_bf16, cpu_isa, precision, compile_mode
+from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, use_test_trace, TestTrace, METRICS, cpu_bf16, cpu_isa, precision, compile_mode
 import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F401  (register their methods and grids; every method module is imported here, so workers know them)
 
 # %% auto #0
-__all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'KEYS', 'METRICS', 'Config', 'superseded', 'config_hash',
-           'git_commit', 'versions', 'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows',
-           'recorded', 'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid',
-           'rehearsal', 'rehearse', 'import_records', 'load_results', 'split_superseded', 'in_grid', 'summarise',
-           'seed_gap', 'paired_gap', 'judge', 'best_of_trace', 'trace_table', 'pm']
+__all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'KEYS', 'Config', 'superseded', 'config_hash', 'git_commit',
+           'versions', 'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows', 'recorded',
+           'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid', 'rehearsal',
+           'rehearse', 'import_records', 'load_results', 'split_superseded', 'in_grid', 'summarise', 'seed_gap',
+           'paired_gap', 'judge', 'best_of_trace', 'trace_table', 'pm', 'trace_frame', 'plot_trace']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max', 'n_test')   # fields added after records existed: hashed only when set
@@ -117,9 +117,8 @@ def device_name(device=None) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {cpu_isa()}, {torch.get_num_threads()} threads)"   # e.g. 'cpu (x86_64, AVX2, 2 threads)'
 
 # %% ../nbs/04_experiments.ipynb #c738f9b2
-REQUIRED_FIELDS = ('experiment', 'dataset', 'rho', 'method', 'params', 'schedule', 'epochs', 'batch_size', 'seed', 'acc',
-                   'acc_many', 'acc_medium', 'acc_few', 'per_class_acc', 'train_counts', 'wall_s', 'device', 'commit',
-                   'versions', 'finished_at')
+REQUIRED_FIELDS = ('experiment', 'dataset', 'rho', 'method', 'params', 'schedule', 'epochs', 'batch_size', 'seed', *METRICS,
+                   'per_class_acc', 'train_counts', 'wall_s', 'device', 'commit', 'versions', 'finished_at')
 
 def results_dir(path=None) -> Path:
     p = Path(path or os.environ.get('LT_REPRO_RESULTS') or _repo_root()/'results')
@@ -168,7 +167,7 @@ def run_one(cfg: Config, device=None, commit=None, fit_cache=None, snapshots=Non
     dev = learn.dls.train.device
     rec = cfg.to_dict()
     rec.update(config_id=cfg.config_id, data_source=ds.source.split(':')[0], num_classes=ds.num_classes, shot_rule=ds.shot_rule,
-               train_counts=ds.counts, **{k: rep[k] for k in ('acc', 'acc_many', 'acc_medium', 'acc_few', 'per_class_acc')},
+               train_counts=ds.counts, **{k: rep[k] for k in METRICS + ('per_class_acc',)},
                train_s=round(rep['train_s'], 2), wall_s=round(time.time() - t0, 2), device=device_name(dev),
                commit=commit, versions=versions(), finished_at=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
     if 'extra' in rep: rec['extra'] = rep['extra']   # a method's own measurements (see `Recipe.reports`)
@@ -412,14 +411,12 @@ def in_grid(df: pd.DataFrame, cfgs) -> pd.Series:
     return df['config_id'].isin({c.config_id for c in cfgs}) if len(df) else pd.Series([], dtype=bool)
 
 KEYS = ['experiment', 'dataset', 'rho', 'method', 'params_str', 'schedule', 'epochs']
-METRICS = ['acc', 'acc_many', 'acc_medium', 'acc_few']
-
 def summarise(df: pd.DataFrame, by=None, metrics=METRICS) -> pd.DataFrame:
     "Mean, std and n of each metric per config (all config fields but the seed, by default)."
     if not len(df): return pd.DataFrame()
     by = [k for k in (by or KEYS) if k in df.columns]
     g = df.groupby(by, dropna=False, sort=False)
-    out = g[metrics].agg(['mean', 'std'])
+    out = g[list(metrics)].agg(['mean', 'std'])
     out.columns = [f'{m}_{s}' for m, s in out.columns]
     out['n'] = g.size()
     return out.reset_index()
@@ -454,7 +451,7 @@ def best_of_trace(r) -> dict | None:
     idx = [i for i, s in enumerate(t['stage']) if s == t['stage'][-1]]
     if abs(t['acc'][idx[-1]] - r['acc']) > 0.01: return None
     b = max(idx, key=lambda i: t['acc'][i])   # the first of equal bests
-    return dict(stage=t['stage'][b], epoch=t['epoch'][b], n=len(idx), gap=round(t['acc'][b] - r['acc'], 2), **{k: t[k][b] for k in TestTrace.KEYS})
+    return dict(stage=t['stage'][b], epoch=t['epoch'][b], n=len(idx), gap=round(t['acc'][b] - r['acc'], 2), **{k: t[k][b] for k in METRICS})
 
 def trace_table(df: pd.DataFrame, by=KEYS) -> pd.DataFrame:
     "Per group of `by`, over its runs whose `test_trace` gives a `best_of_trace`: the reported end-of-training accuracy, the best traced epoch's (the official code's protocol) and their gap, mean ± std over runs; each run's best epoch; runs."
@@ -473,3 +470,36 @@ def pm(mean, std, n=None, digits=1) -> str:
     if mean is None or (isinstance(mean, float) and np.isnan(mean)): return '–'
     s = f"{mean:.{digits}f} ± {std:.{digits}f}" if std == std and std is not None else f"{mean:.{digits}f}"
     return s + (f" (n={n})" if n is not None else '')
+
+# %% ../nbs/04_experiments.ipynb #8f17f9d6
+def trace_frame(df: pd.DataFrame) -> pd.DataFrame:
+    "One row per traced epoch of every run of `df` with a `test_trace`: the run's other columns, `stage`, `epoch` of the run (a later stage's — cRT's re-training — counted on after the main fit's `epochs` and the stages before it) and the accuracies."
+    rows = []
+    for r in (df.to_dict('records') if len(df) and 'test_trace' in df else []):
+        t = r.pop('test_trace')
+        if not isinstance(t, dict) or not t.get('acc'): continue
+        offset, stage = 0, 'main'
+        for i, s in enumerate(t['stage']):
+            if s != stage:   # a later stage begins: after the main fit's epochs, or after the (last traced epoch of the) stage before
+                offset = r['epochs'] if stage == 'main' else offset + t['epoch'][i - 1] + 1
+                stage = s
+            rows.append({**r, 'stage': s, 'epoch': offset + t['epoch'][i], **{k: t[k][i] for k in METRICS}})
+    return pd.DataFrame(rows)
+
+def plot_trace(df: pd.DataFrame, hue='method', panel='dataset', metric='acc', axs=None):
+    "The traced test `metric` after each epoch, mean ± sd over runs: one panel per value of `panel` (None: one panel), one line per `hue`; a dotted line where a later stage (cRT's re-training) takes over from the main fit. The best-epoch protocol reports each run's highest point; we report its last."
+    import matplotlib.pyplot as plt, seaborn as sns
+    tf = trace_frame(df)
+    if not len(tf): raise ValueError("no run here has a test_trace: train with `lt_repro run --trace-test LAST` (`TestTrace`)")
+    panels = list(dict.fromkeys(tf[panel])) if panel else [None]
+    if axs is None: axs = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3), squeeze=False)[1][0]
+    hues = list(dict.fromkeys(tf[hue]))   # one colour per line in every panel
+    for i, (p, ax) in enumerate(zip(panels, axs)):
+        d = tf if p is None else tf[tf[panel] == p]
+        sns.lineplot(d, x='epoch', y=metric, hue=hue, hue_order=hues, errorbar='sd', marker='.', ax=ax, legend=i == len(panels) - 1)
+        for e in sorted(set(d.loc[d.stage != 'main', 'epochs'])): ax.axvline(e - 0.5, ls=':', c='grey', lw=1)
+        ax.set(title='' if p is None else str(p), xlabel='epoch (from 0)', ylabel=f'test {metric} (%)'); ax.title.set_fontsize(9)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    if ax.get_legend(): sns.move_legend(ax, 'upper left', bbox_to_anchor=(1.02, 1), fontsize=8, title_fontsize=8)
+    return axs
+

@@ -6,7 +6,8 @@
 from __future__ import annotations
 import json
 import numpy as np, pandas as pd
-from .data import CIFAR_CI
+from .data import CIFAR_CI, SHOTS
+from .train import METRICS
 from .experiments import Config, grid, method_rows, register_grid, load_results, split_superseded, in_grid, summarise, pm, run_grid, seed_gap, paired_gap, judge
 
 # %% auto #0
@@ -122,7 +123,7 @@ def table1(df: pd.DataFrame, schedule='paper') -> pd.DataFrame:
     for _, r in s.iterrows():
         p = PAPER_T1.get((r.dataset, r.method), (None,) * 4)
         row = {'dataset': DATASET_NAMES.get(r.dataset, r.dataset), 'method': LABELS[r.method], 'n': int(r.n)}
-        for (col, m), pv in zip([('All', 'acc'), ('Many', 'acc_many'), ('Med.', 'acc_medium'), ('Few', 'acc_few')], p):
+        for (col, m), pv in zip(zip(('All', 'Many', 'Med.', 'Few'), METRICS), p):
             row[col] = pm(r[f'{m}_mean'], r[f'{m}_std']); row[f'{col} paper'] = '–' if pv is None else f'{pv:.1f}'
         rows.append(row)
     order = {v: i for i, v in enumerate(DATASET_NAMES.values())}
@@ -136,8 +137,8 @@ def plot_gamma(df: pd.DataFrame, dataset='mnist', schedule='paper', ax=None):
     d['gamma'] = 1 - d['params'].map(lambda p: p['q'])
     if not (d.gamma == 0).any(): d = pd.concat([d, s[s.method == 'ce'].assign(gamma=0.0)])
     if schedule == 'paper': schedule = PAPER_SCHEDULE[dataset]
-    long = d.melt(id_vars=['gamma', 'seed', 'schedule'], value_vars=['acc', 'acc_many', 'acc_medium', 'acc_few'], var_name='classes', value_name='accuracy (%)')
-    long['classes'] = long['classes'].map({'acc': 'all', 'acc_many': 'many', 'acc_medium': 'medium', 'acc_few': 'few'})
+    long = d.melt(id_vars=['gamma', 'seed', 'schedule'], value_vars=list(METRICS), var_name='classes', value_name='accuracy (%)')
+    long['classes'] = long['classes'].map(dict(zip(METRICS, ('all',) + SHOTS)))
     if ax is None: _, ax = plt.subplots(figsize=(6, 3.2))
     sns.lineplot(long, x='gamma', y='accuracy (%)', hue='classes', errorbar='sd', marker='o', ax=ax)
     ax.set_title(f"{DATASET_NAMES.get(dataset, dataset)}, {schedule}: weight $n_y^{{-\\gamma}}$", fontsize=9)
@@ -224,7 +225,7 @@ def paper_evidence(pairs) -> str:
     for d, a, b, m, *_ in pairs:
         if m in ('acc_head', 'acc_tail'): out.append('Figure 4 (bars, no numbers)'); continue
         if GAMMA1 in (a, b): out.append('Figure 1 (curves, no numbers)'); continue
-        i = ['acc', 'acc_many', 'acc_medium', 'acc_few'].index(m)
+        i = METRICS.index(m)
         pa, pb = PAPER_T1[(d, a)][i], PAPER_T1[(d, b)][i]
         out.append(f"{a} {pa} vs {b} {pb}" + (' (official notebooks)' if d == 'cmnist' else ''))
     return '; '.join(dict.fromkeys(out))

@@ -26,16 +26,17 @@ from .sampling import QPowerSampler, ClassAwareSampler, PairedBatchSampler
 from .models import get_model, LTModel
 
 # %% auto #0
-__all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'AUGS', 'SCHEDULES', 'SCHEDULE_REVISIONS',
-           'METHODS', 'GRIDS', 'default_device', 'gpu_path', 'precision', 'cpu_bf16', 'cpu_has_bf16', 'cpu_isa',
-           'compile_mode', 'compiled', 'set_seed', 'run_seed', 'crop_flip', 'random_resized_crop', 'colour_jitter',
-           'center_crop', 'imagenet_aug', 'TensorDL', 'split_pair', 'make_order', 'lt_dls', 'PerClassAccuracy',
-           'shot_metrics', 'logits', 'predict', 'feature_module', 'features_of', 'accuracy_report', 'evaluate',
-           'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'init_distrib', 'GradAverage', 'sgd', 'DeviceSmoothLoss',
-           'HostLosses', 'BF16', 'lt_learner', 'fit_lt', 'crt', 'Recipe', 'register_method', 'get_recipe',
-           'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe', 'mixup_fit_key', 'crt_recipe',
-           'mixup_recipe', 'train_lt', 'rng_state', 'set_rng_state', 'code_hash', 'FitCache', 'use_fit_cache',
-           'Snapshots', 'Snapshot', 'use_snapshots', 'killed_after', 'check_resume', 'TestTrace', 'use_test_trace']
+__all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'AUGS', 'METRICS', 'SCHEDULES',
+           'SCHEDULE_REVISIONS', 'METHODS', 'GRIDS', 'default_device', 'gpu_path', 'precision', 'cpu_bf16',
+           'cpu_has_bf16', 'cpu_isa', 'compile_mode', 'compiled', 'set_seed', 'run_seed', 'crop_flip',
+           'random_resized_crop', 'colour_jitter', 'center_crop', 'imagenet_aug', 'TensorDL', 'split_pair',
+           'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics', 'logits', 'predict', 'feature_module',
+           'features_of', 'accuracy_report', 'evaluate', 'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'init_distrib',
+           'GradAverage', 'sgd', 'DeviceSmoothLoss', 'HostLosses', 'BF16', 'lt_learner', 'fit_lt', 'crt', 'Recipe',
+           'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe',
+           'mixup_fit_key', 'crt_recipe', 'mixup_recipe', 'train_lt', 'rng_state', 'set_rng_state', 'code_hash',
+           'FitCache', 'use_fit_cache', 'Snapshots', 'Snapshot', 'use_snapshots', 'killed_after', 'check_resume',
+           'TestTrace', 'use_test_trace']
 
 # %% ../nbs/03_train.ipynb #89136a4f
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -353,6 +354,8 @@ def features_of(learn, dl=None, feat_module=None, aug=True, bs=1024, seed=None):
     finally: h.remove(); model.train(was)
     return torch.cat(out).flatten(1), torch.cat(ys)
 
+METRICS = ('acc',) + tuple(f'acc_{s}' for s in SHOTS)   # the accuracies `accuracy_report` gives: all classes, then each shot group (every record's and table's names)
+
 def accuracy_report(pred, y, ds: LTDataset) -> dict:
     "Overall, many/medium/few and per-class accuracy in %."
     pred, y = np.asarray(pred), np.asarray(y)
@@ -599,7 +602,7 @@ def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8,
     learn = lt_learner(ds, model, r.sampler, bs, mom, wd, seed, device, cbs=r.cbs, loss_func=r.loss_func)
     cfg = cfg if cfg is not None else _Cfg(model, epochs, lr, schedule, bs, mom, wd, seed)
     t, resumed = time.time(), None
-    tr = TestTrace(ds, None if _TEST_TRACE[0] is True else _TEST_TRACE[0], r.predict_head) if _TEST_TRACE[0] else None
+    tr = TestTrace(ds, _TEST_TRACE[0], r.predict_head) if _TEST_TRACE[0] else None
     if tr: learn.add_cb(tr)
     with _holding(_TEST_TRACE, None):   # a run a stage trains for itself (DiVE's teacher) is not traced: its trace would go nowhere, its time into ours
         for stage in r.pre: stage(learn, ds, cfg)
@@ -812,14 +815,18 @@ def check_resume(ds, method, params=None, epochs=4, at=2, every=1, **kw):
     return rep
 
 # %% ../nbs/03_train.ipynb #6f62aad1
+def _trace_last(last):
+    "`last` as `TestTrace` keeps it: None (every epoch) for True or None, else the int >= 1 it is."
+    if last is None or last is True: return None
+    if isinstance(last, bool) or not isinstance(last, int) or last < 1: raise ValueError(f"last must be an int >= 1 or True (every epoch), got {last!r}")
+    return last
+
 class TestTrace(Callback):
-    "Score the test set after each of the last `last` epochs of every fit (None: every epoch), with head `head`: a trace over epochs that nothing reads while training."
+    "Score the test set after each of the last `last` epochs of every fit (True or None: every epoch), with head `head`: a trace over epochs that nothing reads while training."
     order = 90   # after the methods' own after_epoch, before `Snapshot` (95), which saves this epoch's entry with the rest
-    KEYS = ('acc', 'acc_many', 'acc_medium', 'acc_few')
     def __init__(self, ds: LTDataset, last=None, head='main'):
-        if last is not None and (not isinstance(last, int) or last < 1): raise ValueError(f"last must be an int >= 1 (or None: every epoch), got {last!r}")
-        self.ds, self.last, self.head, self.stage = ds, last, head, 'main'
-        self.trace, self.seconds = {k: [] for k in ('stage', 'epoch') + self.KEYS}, 0.0
+        self.ds, self.last, self.head, self.stage = ds, _trace_last(last), head, 'main'
+        self.trace, self.seconds = {k: [] for k in ('stage', 'epoch') + METRICS}, 0.0
     def before_fit(self): self._trained = False
     def before_train(self): self._trained = True   # a skipped epoch (resuming from a snapshot) still reaches after_epoch, but never before_train
     def after_epoch(self):
@@ -829,7 +836,7 @@ class TestTrace(Callback):
         head = self.head if hasattr(m, 'predict_head') else None   # the head the final evaluation uses (CSA trains through another)
         r = evaluate(self.learn, self.ds, head)
         self.trace['stage'].append(self.stage); self.trace['epoch'].append(self.epoch)
-        for k in self.KEYS: self.trace[k].append(None if r[k] is None else round(r[k], 2))
+        for k in METRICS: self.trace[k].append(None if r[k] is None else round(r[k], 2))
         self.seconds += time.time() - t
     def record(self) -> dict:
         "What a results record keeps: the columns of the trace, `last`, and the seconds it took."
@@ -839,7 +846,6 @@ class TestTrace(Callback):
 
 def use_test_trace(last=True):
     "Within this block, `train_lt` traces the test set after each of the last `last` epochs of every fit (True: every epoch; None: off)."
-    if last is not None and last is not True and (not isinstance(last, int) or isinstance(last, bool) or last < 1):
-        raise ValueError(f"last must be an int >= 1, True (every epoch) or None (off), got {last!r}")
+    if last is not None: _trace_last(last)   # refuse a bad value here, not in the first run
     return _holding(_TEST_TRACE, last)
 
