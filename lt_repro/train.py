@@ -385,15 +385,21 @@ def _step(warmup, milestones, gammas):
         return m
     return f
 
+def _bbn_step(e, n, warmup=5, milestones=(120, 160), gamma=0.01):
+    "BBN's `WarmupMultiStepLR` (seed 003 follows it): before 1-based epoch E = e + 1, lr × (1/3·(1 − E/w) + E/w) while E < w, else × gamma^(milestones ≤ E); milestones given for 200 epochs, scaled to `n`."
+    s, E = n / 200, e + 1
+    if E < round(warmup * s): a = E / round(warmup * s); return (1 - a) / 3 + a
+    return gamma ** sum(E >= round(m * s) for m in milestones)
+
 SCHEDULES = dict(
     ldam=_step(5, (160, 180), (0.01, 0.0001)),
     csa=_step(5, (160, 180), (0.1, 0.01)),
-    dive=_step(5, (120, 160), (0.1, 0.01)),
+    dive=_bbn_step,
     cosine=lambda e, n: 0.5 * (1 + math.cos(math.pi * e / n)),
     half_cosine=lambda e, n: 0.5 * (1 + math.cos(math.pi * e / (2 * n))),   # the first half of a cosine over 2n epochs
     constant=lambda e, n: 1.0)
 
-SCHEDULE_REVISIONS = {'ldam': 2, 'csa': 2, 'dive': 2}   # 2: every decay one epoch earlier than in 1 (0-based epoch 160 of 200, not 161), as the official code
+SCHEDULE_REVISIONS = {'ldam': 2, 'csa': 2, 'dive': 3}   # 2: every decay one epoch earlier than in 1 (0-based epoch 160 of 200, not 161), as the official code; dive 3: BBN's own (×0.01 a milestone, warm-up from 1/3)
 
 class EpochSchedule(Callback):
     "Set the learning rate at the start of every epoch to `lr * fn(epoch, n_epoch)`."
