@@ -130,13 +130,13 @@ def _paper_setting(name, rho, model, scale):
 
 @register_grid('auxiliary_imagenet_lt')
 def auxiliary_imagenet_lt_grid(scale='full'):
-    "Seed 002 Table 1 on ImageNet-LT (ResNet-10 from scratch, OLTR's stage-1 settings, cosine): needs the data and its split files."
-    return _paper_setting('imagenet_lt', 1280 / 5, 'resnet10', scale)
+    "Seed 002 Table 1 on ImageNet-LT (ResNet-10 + 512-d Fc from scratch, OLTR's stage-1 settings, cosine): needs the data and its split files."
+    return _paper_setting('imagenet_lt', 1280 / 5, 'resnet10_fc', scale)
 
 @register_grid('auxiliary_places_lt')
 def auxiliary_places_lt_grid(scale='full'):
-    "Seed 002 Table 2 on Places-LT (ResNet-50 from scratch, the same settings): needs the data and its split files."
-    return _paper_setting('places_lt', 4980 / 5, 'resnet50', scale)
+    "Seed 002 Table 2 on Places-LT (ResNet-50 + 512-d Fc from scratch, the ImageNet-LT preset's settings): needs the data and its split files."
+    return _paper_setting('places_lt', 4980 / 5, 'resnet50_fc', scale)
 
 # %% ../nbs/12_auxiliary.ipynb #e0ba0817
 def aux_label(method, params) -> str:

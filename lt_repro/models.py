@@ -8,7 +8,7 @@ import torch, torch.nn as nn, torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['MODELS', 'kaiming_init', 'LTModel', 'lenet_body', 'lenet2d', 'BasicBlock', 'ResNetCifarBody', 'resnet32', 'resnet10',
-           'resnet50', 'cam_split', 'grad_cam', 'lenet32', 'get_model']
+           'resnet50', 'resnet10_fc', 'resnet50_fc', 'cam_split', 'grad_cam', 'lenet32', 'get_model']
 
 # %% ../nbs/02_models.ipynb #f331cb5d
 def kaiming_init(m):
@@ -91,11 +91,13 @@ def resnet32(num_classes=10, in_ch=3) -> LTModel:
     return LTModel(body, body.out_dim, num_classes)
 
 # %% ../nbs/02_models.ipynb #ca6b5f4e
-def _tv_resnet_body(block, layers, in_ch=3) -> nn.Sequential:
+def _tv_resnet_body(block, layers, in_ch=3, fc=None) -> nn.Sequential:
+    "torchvision's ResNet up to its pooled features; `fc`: then a Linear to `fc` dimensions and a ReLU (OLTR's `use_fc`)."
     from torchvision.models.resnet import ResNet
     m = ResNet(block, layers)
     if in_ch != 3: m.conv1 = nn.Conv2d(in_ch, 64, 7, 2, 3, bias=False); nn.init.kaiming_normal_(m.conv1.weight, mode='fan_out', nonlinearity='relu')
-    return nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3, m.layer4, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    tail = [nn.Linear(512 * block.expansion, fc), nn.ReLU()] if fc else []
+    return nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3, m.layer4, nn.AdaptiveAvgPool2d(1), nn.Flatten(), *tail)
 
 def resnet10(num_classes=1000, in_ch=3) -> LTModel:
     "OLTR's ResNet-10 (torchvision ResNet, BasicBlock ×[1,1,1,1], 512-d embedding), as an `LTModel`."
@@ -106,6 +108,16 @@ def resnet50(num_classes=1000, in_ch=3) -> LTModel:
     "torchvision's ResNet-50 (Bottleneck ×[3,4,6,3], 2048-d embedding), as an `LTModel`."
     from torchvision.models.resnet import Bottleneck
     return LTModel(_tv_resnet_body(Bottleneck, [3, 4, 6, 3], in_ch), 2048, num_classes)
+
+def resnet10_fc(num_classes=1000, in_ch=3) -> LTModel:
+    "OLTR's stage-1 feature model (`use_fc: True`): ResNet-10, pooling, then a 512-d Fc + ReLU — φ of seed 002 §4.3 (\"followed with an average-pooling layer and a 512-dim Fc layer\")."
+    from torchvision.models.resnet import BasicBlock
+    return LTModel(_tv_resnet_body(BasicBlock, [1, 1, 1, 1], in_ch, fc=512), 512, num_classes)
+
+def resnet50_fc(num_classes=1000, in_ch=3) -> LTModel:
+    "ResNet-50 with the same 512-d Fc + ReLU after pooling (seed 002's φ on Places-LT)."
+    from torchvision.models.resnet import Bottleneck
+    return LTModel(_tv_resnet_body(Bottleneck, [3, 4, 6, 3], in_ch, fc=512), 512, num_classes)
 
 # %% ../nbs/02_models.ipynb #d2f104b3
 def cam_split(body: nn.Module):
@@ -143,7 +155,8 @@ def lenet32(num_classes=10, in_ch=1) -> LTModel:
     "LeNet with a 32-D embedding: for methods with several heads on one φ (a 2-D embedding cannot serve two)."
     return lenet2d(num_classes, in_ch, emb=32)
 
-MODELS = dict(lenet2d=lenet2d, lenet32=lenet32, resnet32=resnet32, resnet10=resnet10, resnet50=resnet50)
+MODELS = dict(lenet2d=lenet2d, lenet32=lenet32, resnet32=resnet32, resnet10=resnet10, resnet50=resnet50, resnet10_fc=resnet10_fc,
+              resnet50_fc=resnet50_fc)
 
 def get_model(name, num_classes, in_ch) -> LTModel:
     "Build a registered model (`MODELS`) by name."
