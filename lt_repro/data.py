@@ -13,7 +13,7 @@ import numpy as np
 __all__ = ['SHOTS', 'SPLIT_FILES', 'LT_DATASETS', 'MNIST_CI', 'CIFAR_CI', 'SPLIT_SIZE', 'DataMissingError', 'CorruptDataError',
            'data_roots', 'cache_dir', 'RawData', 'read_idx', 'load_mnist', 'load_cifar', 'load_raw', 'lt_counts',
            'shot_groups', 'LTDataset', 'select_lt', 'tab10', 'flip_labels', 'colorize', 'make_cmnist', 'lt_selection',
-           'first_per_class', 'get_lt_dataset', 'read_split_file', 'SplitFileDataset', 'decode_images',
+           'first_per_class', 'get_lt_dataset', 'csa_draw', 'read_split_file', 'SplitFileDataset', 'decode_images',
            'split_lt_dataset', 'make_synthetic_split', 'stage', 'plot_profiles', 'show_cmnist_grid', 'cmnist_browser']
 
 # %% ../nbs/00_data.ipynb #7ad901f7
@@ -397,9 +397,13 @@ def first_per_class(y, n: int) -> np.ndarray:
     _pos_int('n', n)
     return np.sort(np.concatenate([np.flatnonzero(y == c)[:n] for c in np.unique(y)]))
 
-def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot_rule='auto', download=True, classes=None, n_test=None) -> LTDataset:
-    "A long-tailed dataset: `name` in `LT_DATASETS`, imbalance `rho`, seeded per-class selection, balanced test set (`classes`: a subset, head first; `n_test`: the first `n_test` test images a class, for small CI runs)."
+def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot_rule='auto', download=True, classes=None, n_test=None,
+                   draw='ours') -> LTDataset:
+    "A long-tailed dataset: `name` in `LT_DATASETS`, imbalance `rho`, seeded per-class selection, balanced test set (`classes`: a subset, head first; `n_test`: the first `n_test` test images a class, for small CI runs; `draw`: 'ours', or 'csa' for the official MNIST-scale code's images, flips and colours, `csa_draw`)."
     if name not in LT_DATASETS: raise ValueError(f"unknown dataset {name!r}; expected one of {LT_DATASETS}")
+    if draw not in ('ours', 'csa'): raise ValueError(f"draw must be 'ours' or 'csa', got {draw!r}")
+    if draw == 'csa' and (name not in ('mnist', 'fashion', 'cmnist') or classes is not None or n_max is not None):
+        raise ValueError("draw='csa' replays the official MNIST-scale code: mnist, fashion or cmnist, all classes, the default n_max")
     if name in SPLIT_FILES:
         if n_test is not None: raise ValueError(f"{name} is fixed by its split files: n_test does not apply")
         return _split_checked(name, rho, root, n_max, classes, shot_rule)
@@ -410,6 +414,9 @@ def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot
     classes = _check_classes(classes, len(raw.classes))
     K = len(raw.classes)
     counts, sel = lt_selection(raw, name, rho, seed, n_max, classes)
+    if draw == 'csa':   # the same counts, the official images (and, for CMNIST-LT, flips and colours)
+        order, y_csa, fl_csa, col_csa, col_te_csa = csa_draw(raw.y_train, counts, seed, flip if name == 'cmnist' else 0.0, name == 'cmnist', raw.y_test)
+        s = np.argsort(order); sel = order[s]   # in index order, as ours
     if raw.train_index is not None: sel = _staged_rows(raw, sel, rho, seed)
     x, y, ids = raw.x_train[sel], raw.y_train[sel], raw.ids_train[sel]
     x_te, y_te, extra = raw.x_test, raw.y_test, {}
@@ -420,11 +427,16 @@ def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot
         x_te, y_te, ids_te = x_te[te], lut[y_te[te]], ids_te[te]
         cls_names, K, extra = [raw.classes[c] for c in classes], len(classes), dict(classes=classes)
     if name == 'cmnist':
-        rng = np.random.default_rng([seed, 1])  # an independent stream for flips and colours
-        x, y_new, flipped, col, x_te, col_te = make_cmnist(x, y, raw.x_test, raw.y_test, K, flip, rng=rng)
+        if draw == 'csa':
+            y_new, flipped, col, col_te = y_csa[s], fl_csa[s], col_csa[s], col_te_csa
+            x, x_te = colorize(x, col), colorize(raw.x_test, col_te)
+        else:
+            rng = np.random.default_rng([seed, 1])  # an independent stream for flips and colours
+            x, y_new, flipped, col, x_te, col_te = make_cmnist(x, y, raw.x_test, raw.y_test, K, flip, rng=rng)
         extra = dict(clean_y=y, flipped=flipped, colour=col, colour_test=col_te, flip_ratio=flip)
         y = y_new
         counts = np.bincount(y, minlength=K).tolist()
+    if draw == 'csa': extra['draw'] = 'csa'
     if n_test is not None:   # a smaller balanced test set: the first n_test images of each class (CMNIST keeps their colours)
         te = first_per_class(y_te, n_test)
         x_te, y_te, ids_te = x_te[te], y_te[te], ids_te[te]
@@ -437,6 +449,33 @@ def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot
 # %% ../nbs/00_data.ipynb #feaee32f
 MNIST_CI = dict(n_max=500, n_test=100)         # MNIST-LT for CI runs and training checks: get_lt_dataset('mnist', rho, seed, **MNIST_CI)
 CIFAR_CI = dict(n_max=128, rho=32, n_test=20)  # CIFAR-LT for CI runs: get_lt_dataset('cifar10', seed=0, **CIFAR_CI)
+
+# %% ../nbs/00_data.ipynb #1fc32892
+def csa_draw(y, counts, seed=0, flip=0.0, colour=False, y_test=None):
+    "The official CMNIST-LT code's draw (shijxcs/CSA `CMNIST-LT/dataset.py`), replayed on numpy's legacy stream: (training indices into `y` in the official order, their labels after flipping, flipped mask, training colours, test colours); colours None unless `colour`."
+    rs = np.random.RandomState(seed)   # `np.random.seed(rand_number)` in MNIST_LT.__init__
+    K = len(counts)
+    parts = []
+    for c, n in enumerate(counts):   # gen_imbalanced_data
+        idx = np.where(np.asarray(y) == c)[0]; rs.shuffle(idx); parts.append(idx[:n])
+    order = np.concatenate(parts); clean = np.asarray(y)[order]
+    N = len(order)
+    pos = list(range(N)); rs.shuffle(pos)   # get_noisy_data: called (and its shuffle drawn) even with no noise
+    noisy, flipped = clean.copy(), np.zeros(N, bool)
+    if flip > 0:
+        P = np.array([list(counts)] * K); np.fill_diagonal(P, 0); P = P / P.sum(axis=1, keepdims=True)
+        chosen = set(pos[:int(flip * N)])
+        for i in range(N):
+            if i in chosen: noisy[i] = rs.choice(K, p=P[clean[i]]); flipped[i] = True
+    if not colour: return order, noisy, flipped, None, None
+    T = np.ones((K, K)) * (1.0 / K)
+    for k in range(5, K): T[k] *= 0; T[k][k] = 1.0   # tail labels keep their own colour
+    col = np.array([rs.choice(K, p=T[t]) for t in noisy])
+    rt = np.random.RandomState(0)   # the test set is another MNIST_LT object: seeded with its default rand_number, 0
+    U = np.ones((K, K)) * (1.0 / K)
+    col_te = np.array([rt.choice(K, p=U[t]) for t in np.asarray(y_test)])
+    return order, noisy, flipped, col, col_te
+
 
 # %% ../nbs/00_data.ipynb #81eba729
 def read_split_file(path, image_root=None, num_classes=None, check_exists=True):

@@ -23,7 +23,7 @@ __all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'KEYS', 'Co
            'paired_gap', 'judge', 'best_of_trace', 'trace_table', 'pm', 'trace_frame', 'plot_trace']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
-_LATER_FIELDS = ('classes', 'n_max', 'n_test')   # fields added after records existed: hashed only when set
+_LATER_FIELDS = ('classes', 'n_max', 'n_test', 'draw')   # fields added after records existed: hashed only when set
 
 @dataclass
 class Config:
@@ -45,6 +45,7 @@ class Config:
     classes: list | None = None   # a class subset, head first (e.g. DiVE's airplane-vs-dog: [0, 5]); None: all classes
     n_max: int | None = None      # images of the largest class; None: the dataset's own
     n_test: int | None = None     # test images a class (the first ones); None: the whole test set. CI-scale runs only
+    draw: str | None = None       # None: our seeded draw of the training images; 'csa': the official MNIST-scale code's (`csa_draw`)
     def __post_init__(self): self.validate()
     def validate(self):
         "Raise `ValueError` naming the field for anything this project cannot run."
@@ -64,6 +65,9 @@ class Config:
             if not isinstance(self.classes, (list, tuple)) or len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
                 raise ValueError(f"classes must be a list of >= 2 distinct class indices, got {self.classes!r}")
             self.classes = [int(c) for c in self.classes]
+        if self.draw not in (None, 'csa'): raise ValueError(f"draw must be None (ours) or 'csa' (the official MNIST-scale code's), got {self.draw!r}")
+        if self.draw == 'csa' and (self.dataset not in ('mnist', 'fashion', 'cmnist') or self.classes is not None or self.n_max is not None):
+            raise ValueError("draw='csa' replays the official MNIST-scale code: dataset mnist, fashion or cmnist, all classes, the default n_max")
         for k in ('n_max', 'n_test'):
             v = getattr(self, k)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1): raise ValueError(f"{k} must be a positive integer, got {v!r}")
@@ -151,8 +155,9 @@ class Registry:
 # %% ../nbs/04_experiments.ipynb #3bb963df
 _DS_CACHE = {}
 def _dataset(cfg: Config):
-    k = (cfg.dataset, cfg.rho, cfg.data_seed, tuple(cfg.classes or ()), cfg.n_max, cfg.n_test)
-    if k not in _DS_CACHE: _DS_CACHE[k] = get_lt_dataset(cfg.dataset, cfg.rho, cfg.data_seed, n_max=cfg.n_max, classes=cfg.classes, n_test=cfg.n_test)
+    k = (cfg.dataset, cfg.rho, cfg.data_seed, tuple(cfg.classes or ()), cfg.n_max, cfg.n_test, cfg.draw)
+    if k not in _DS_CACHE: _DS_CACHE[k] = get_lt_dataset(cfg.dataset, cfg.rho, cfg.data_seed, n_max=cfg.n_max, classes=cfg.classes, n_test=cfg.n_test,
+                                                         draw=cfg.draw or 'ours')
     return _DS_CACHE[k]
 
 def run_one(cfg: Config, device=None, commit=None, fit_cache=None, snapshots=None, trace_test=None) -> dict:

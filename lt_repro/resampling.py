@@ -12,10 +12,10 @@ from .experiments import Config, grid, method_rows, register_grid, load_results,
 
 # %% auto #0
 __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'OFFICIAL_SHOTS', 'LABELS', 'PAPER_T1',
-           'DATASET_NAMES', 'GAMMA1', 'CLAIMS', 'resampling_grid', 'resampling_cifar100_grid',
+           'DATASET_NAMES', 'OFFICIAL_PC', 'GAMMA1', 'CLAIMS', 'resampling_grid', 'resampling_cifar100_grid',
            'resampling_cifar100_cpu_grid', 'with_head_tail', 'official_shots', 'plot_head_tail', 'on_schedule',
-           'table1', 'plot_gamma', 'resampling_trace_grid', 'embeddings', 'plot_embeddings', 'judge_claim',
-           'paper_evidence', 'verdict_table', 'show_gradcam_pairs']
+           'table1', 'plot_gamma', 'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings',
+           'plot_embeddings', 'judge_claim', 'paper_evidence', 'verdict_table', 'show_gradcam_pairs']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -153,6 +153,29 @@ def resampling_trace_grid(scale='full') -> list[Config]:
     name = 'resampling_trace' if scale == 'full' else 'resampling_trace_ci'
     return [dataclasses.replace(c, experiment=name) for c in resampling_grid(scale)
             if c.schedule == PAPER_SCHEDULE[c.dataset] and c.method in LABELS and c.seed in (0, 1, 2)]
+
+# %% ../nbs/10_resampling_study.ipynb #14852508
+OFFICIAL_PC = {  # per-class test accuracy (%) after the last epoch, as printed by shijxcs/CSA CMNIST-LT/{mnist,cmnist}_lt_{ce,rs}.ipynb ("Class Accuracy"; ce cell 2: uniform, ce cell 4: cRT, rs cell 2: CB-RS)
+    ('mnist', 'ce'): (99.5, 99.4, 98.4, 97.1, 95.4, 89.1, 78.1, 0.0, 0.0, 0.0),
+    ('mnist', 'crt'): (97.9, 98.6, 93.5, 91.2, 92.9, 88.0, 85.7, 64.0, 58.1, 54.4),
+    ('mnist', 'cbrs'): (99.5, 99.3, 97.5, 96.9, 97.9, 92.0, 90.8, 88.7, 75.3, 69.3),
+    ('cmnist', 'ce'): (99.2, 98.3, 85.6, 2.0, 0.0, 0.0, 46.7, 45.6, 0.0, 0.0),
+    ('cmnist', 'crt'): (92.9, 95.7, 80.4, 15.2, 28.4, 4.4, 78.0, 81.6, 3.0, 30.3),
+    ('cmnist', 'cbrs'): (16.6, 44.8, 33.1, 68.8, 66.3, 16.8, 21.6, 16.0, 10.7, 15.5)}
+
+def official_head_tail(dataset, method, n_head=5):
+    "(head, tail) accuracy of the official notebooks' run (`OFFICIAL_PC`), or None."
+    pc = OFFICIAL_PC.get((dataset, method))
+    return None if pc is None else (float(np.mean(pc[:n_head])), float(np.mean(pc[n_head:])))
+
+@register_grid('resampling_draw')
+def resampling_draw_grid(scale='full') -> list[Config]:
+    "Table 1's paper-schedule rows (CE, cRT, CB-RS on MNIST-LT, Fashion-LT, CMNIST-LT), 5 seeds, on the official draw of the training images (`draw='csa'`); the CI version: CMNIST-LT, one epoch."
+    import dataclasses
+    name = 'resampling_draw' if scale == 'full' else 'resampling_draw_ci'
+    return [dataclasses.replace(c, experiment=name, draw='csa') for c in resampling_grid(scale)
+            if c.schedule == PAPER_SCHEDULE[c.dataset] and c.method in LABELS and (scale == 'full' or c.dataset == 'cmnist')]
+
 
 # %% ../nbs/10_resampling_study.ipynb #879fe59f
 def embeddings(learn, ds, n=5000, seed=0):
