@@ -592,9 +592,10 @@ def mixup_fit_key(alpha) -> str:
     return f'mixup{float(alpha)}' if alpha else 'ce'
 
 @register_method('crt')
-def crt_recipe(epochs=10, lr=None, schedule='cosine', reinit=True, mixup=None):
+def crt_recipe(epochs=10, lr=None, schedule='cosine', reinit=True, mixup=None, epoch='max'):
+    "cRT after a CE (or mixup) main fit; `epoch`: a class-aware epoch of n_max·K draws ('max', seed 001's notebooks) or N ('dataset', the decoupling code's ⌊N/B⌋ steps)."
     def stage(learn, ds, cfg):
-        crt(learn, ds, epochs, lr if lr is not None else cfg.lr, schedule, reinit, seed=cfg.seed)
+        crt(learn, ds, epochs, lr if lr is not None else cfg.lr, schedule, reinit, sampler={'name': 'class_aware', 'epoch': epoch}, seed=cfg.seed)
     return Recipe('uniform', [MixUp(mixup)] if mixup else [], post=[stage], fit_key=mixup_fit_key(mixup), resumable=True, post_epochs=epochs)
 
 @register_method('mixup')
