@@ -246,7 +246,9 @@ def paper_evidence(pairs) -> str:
     "The paper's numbers behind a claim (Table 1, or the official CMNIST-LT notebooks), or where it shows it."
     out = []
     for d, a, b, m, *_ in pairs:
-        if m in ('acc_head', 'acc_tail'): out.append('Figure 4 (bars, no numbers)'); continue
+        if m in ('acc_head', 'acc_tail'):   # Figure 4 draws bars; the official notebooks' per-class accuracies give its numbers
+            ha, hb, j = official_head_tail(d, a), official_head_tail(d, b), int(m == 'acc_tail')
+            out.append(f"{a} {ha[j]:.1f} vs {b} {hb[j]:.1f} (official notebooks, one run)" if ha and hb else 'Figure 4 (bars, no numbers)'); continue
         if GAMMA1 in (a, b): out.append('Figure 1 (curves, no numbers)'); continue
         i = METRICS.index(m)
         pa, pb = PAPER_T1[(d, a)][i], PAPER_T1[(d, b)][i]
