@@ -42,6 +42,11 @@ def test_later_fields_keep_old_config_ids():
     assert c.config_id != Config('t', 'cifar10', rho=10, classes=[0, 5], n_max=5000).config_id
     with pytest.raises(ValueError): Config('t', 'cifar10', classes=[3, 3])
     with pytest.raises(ValueError): Config('t', 'cifar10', n_max=0)
+    m = Config('t', 'cmnist', 'crt')
+    assert m.config_id == Config('t', 'cmnist', 'crt', draw=None).config_id != Config('t', 'cmnist', 'crt', draw='csa').config_id
+    with pytest.raises(ValueError, match="draw must be"): Config('t', 'mnist', draw='official')
+    with pytest.raises(ValueError, match="mnist, fashion or cmnist"): Config('t', 'cifar10', draw='csa')
+    with pytest.raises(ValueError, match="mnist, fashion or cmnist"): Config('t', 'mnist', draw='csa', n_max=500)
 
 
 def test_crash_leaves_no_record(tmp_path):
@@ -98,6 +103,8 @@ def test_crop_flip_matches_reference():
 
 def test_schedules():
     assert SCHEDULES['ldam'](161, 200) == 0.01 and SCHEDULES['csa'](181, 200) == 0.01 and SCHEDULES['ldam'](0, 200) == 0.2
+    dive = [SCHEDULES['dive'](e, 200) for e in range(200)]   # BBN's: x0.01 at each of the 120th and 160th epochs (1-based), warm-up from 1/3
+    assert dive[0] == pytest.approx(7 / 15) and dive[4] == dive[118] == 1.0 and dive[119] == 0.01 and dive[159] == pytest.approx(1e-4)
 
 
 def test_models():
