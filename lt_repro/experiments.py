@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from .data import LT_DATASETS, get_lt_dataset, _repo_root, cache_dir
 from .models import MODELS
-from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, use_test_trace, TestTrace, METRICS, cpu_bf16, cpu_isa, precision, compile_mode
+from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, use_test_trace, METRICS, cpu_bf16, cpu_isa, precision, compile_mode
 import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F401  (register their methods and grids; every method module is imported here, so workers know them)
 
 # %% auto #0
