@@ -13,9 +13,9 @@ from .experiments import Config, grid, method_rows, register_grid, load_results,
 # %% auto #0
 __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'OFFICIAL_SHOTS', 'LABELS', 'PAPER_T1',
            'DATASET_NAMES', 'OFFICIAL_PC', 'GAMMA1', 'CLAIMS', 'resampling_grid', 'resampling_cifar100_grid',
-           'resampling_cifar100_cpu_grid', 'with_head_tail', 'official_shots', 'plot_head_tail', 'on_schedule',
-           'table1', 'plot_gamma', 'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings',
-           'plot_embeddings', 'judge_claim', 'paper_evidence', 'verdict_table', 'show_gradcam_pairs']
+           'resampling_cifar100_cpu_grid', 'head_tail', 'with_head_tail', 'official_shots', 'plot_head_tail',
+           'on_schedule', 'table1', 'plot_gamma', 'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid',
+           'embeddings', 'plot_embeddings', 'judge_claim', 'paper_evidence', 'verdict_table', 'show_gradcam_pairs']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -64,12 +64,16 @@ def resampling_cifar100_cpu_grid(scale='full') -> list[Config]:
     return cfgs + grid(dict(base, schedule=PAPER_SCHEDULE['cifar100']), (0, 1, 2), paper)
 
 # %% ../nbs/10_resampling_study.ipynb #2c272f98
+def head_tail(per_class_acc, n_head=5) -> tuple:
+    "(head, tail): mean per-class accuracy over classes [0, n_head) and [n_head, K)."
+    a = np.asarray(per_class_acc, dtype=float)
+    return float(np.mean(a[:n_head])), float(np.mean(a[n_head:]))
+
 def with_head_tail(df: pd.DataFrame, n_head=5) -> pd.DataFrame:
-    "Add `acc_head` / `acc_tail`: mean per-class accuracy over classes [0, n_head) and [n_head, K)."
+    "Add `acc_head` / `acc_tail` (`head_tail` of each record's per-class accuracies)."
     df = df.copy()
-    pc = df['per_class_acc'].map(np.asarray)
-    df['acc_head'] = pc.map(lambda a: float(np.mean(a[:n_head])))
-    df['acc_tail'] = pc.map(lambda a: float(np.mean(a[n_head:])))
+    ht = df['per_class_acc'].map(lambda a: head_tail(a, n_head))
+    df['acc_head'], df['acc_tail'] = ht.map(lambda t: t[0]), ht.map(lambda t: t[1])
     return df
 
 OFFICIAL_SHOTS = {100: (36, 71)}   # seed 001's code: many / medium / few of CIFAR-100-LT by class index (its configs' head/med/tail_class_idx, at every rho)
@@ -166,7 +170,7 @@ OFFICIAL_PC = {  # per-class test accuracy (%) after the last epoch, as printed 
 def official_head_tail(dataset, method, n_head=5):
     "(head, tail) accuracy of the official notebooks' run (`OFFICIAL_PC`), or None."
     pc = OFFICIAL_PC.get((dataset, method))
-    return None if pc is None else (float(np.mean(pc[:n_head])), float(np.mean(pc[n_head:])))
+    return None if pc is None else head_tail(pc, n_head)
 
 @register_grid('resampling_draw')
 def resampling_draw_grid(scale='full') -> list[Config]:
