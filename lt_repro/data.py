@@ -13,8 +13,9 @@ import numpy as np
 __all__ = ['SHOTS', 'SPLIT_FILES', 'LT_DATASETS', 'MNIST_CI', 'CIFAR_CI', 'SPLIT_SIZE', 'DataMissingError', 'CorruptDataError',
            'data_roots', 'cache_dir', 'RawData', 'read_idx', 'load_mnist', 'load_cifar', 'load_raw', 'lt_counts',
            'shot_groups', 'LTDataset', 'select_lt', 'tab10', 'flip_labels', 'colorize', 'make_cmnist', 'lt_selection',
-           'first_per_class', 'get_lt_dataset', 'csa_draw', 'read_split_file', 'SplitFileDataset', 'decode_images',
-           'split_lt_dataset', 'make_synthetic_split', 'stage', 'plot_profiles', 'show_cmnist_grid', 'cmnist_browser']
+           'first_per_class', 'check_draw', 'get_lt_dataset', 'csa_draw', 'read_split_file', 'SplitFileDataset',
+           'decode_images', 'split_lt_dataset', 'make_synthetic_split', 'stage', 'plot_profiles', 'show_cmnist_grid',
+           'cmnist_browser']
 
 # %% ../nbs/00_data.ipynb #7ad901f7
 class DataMissingError(FileNotFoundError):
@@ -397,13 +398,17 @@ def first_per_class(y, n: int) -> np.ndarray:
     _pos_int('n', n)
     return np.sort(np.concatenate([np.flatnonzero(y == c)[:n] for c in np.unique(y)]))
 
-def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot_rule='auto', download=True, classes=None, n_test=None,
-                   draw='ours') -> LTDataset:
-    "A long-tailed dataset: `name` in `LT_DATASETS`, imbalance `rho`, seeded per-class selection, balanced test set (`classes`: a subset, head first; `n_test`: the first `n_test` test images a class, for small CI runs; `draw`: 'ours', or 'csa' for the official MNIST-scale code's images, flips and colours, `csa_draw`)."
-    if name not in LT_DATASETS: raise ValueError(f"unknown dataset {name!r}; expected one of {LT_DATASETS}")
-    if draw not in ('ours', 'csa'): raise ValueError(f"draw must be 'ours' or 'csa', got {draw!r}")
+def check_draw(name, draw=None, classes=None, n_max=None):
+    "Refuse a `draw` this dataset cannot take: None (our seeded draw) anywhere, 'csa' (the official MNIST-scale code's, `csa_draw`) on mnist, fashion or cmnist with all classes and the default n_max."
+    if draw not in (None, 'csa'): raise ValueError(f"draw must be None (ours) or 'csa' (the official MNIST-scale code's), got {draw!r}")
     if draw == 'csa' and (name not in ('mnist', 'fashion', 'cmnist') or classes is not None or n_max is not None):
         raise ValueError("draw='csa' replays the official MNIST-scale code: mnist, fashion or cmnist, all classes, the default n_max")
+
+def get_lt_dataset(name, rho=100, seed=0, root=None, n_max=None, flip=0.25, shot_rule='auto', download=True, classes=None, n_test=None,
+                   draw=None) -> LTDataset:
+    "A long-tailed dataset: `name` in `LT_DATASETS`, imbalance `rho`, seeded per-class selection, balanced test set (`classes`: a subset, head first; `n_test`: the first `n_test` test images a class, for small CI runs; `draw`: None for ours, or 'csa' for the official MNIST-scale code's images, flips and colours, `csa_draw`)."
+    if name not in LT_DATASETS: raise ValueError(f"unknown dataset {name!r}; expected one of {LT_DATASETS}")
+    check_draw(name, draw, classes, n_max)
     if name in SPLIT_FILES:
         if n_test is not None: raise ValueError(f"{name} is fixed by its split files: n_test does not apply")
         return _split_checked(name, rho, root, n_max, classes, shot_rule)

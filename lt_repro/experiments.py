@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from .data import LT_DATASETS, get_lt_dataset, _repo_root, cache_dir
+from .data import LT_DATASETS, get_lt_dataset, check_draw, _repo_root, cache_dir
 from .models import MODELS
 from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, use_test_trace, METRICS, cpu_bf16, cpu_isa, precision, compile_mode
 import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F401  (register their methods and grids; every method module is imported here, so workers know them)
@@ -65,9 +65,7 @@ class Config:
             if not isinstance(self.classes, (list, tuple)) or len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
                 raise ValueError(f"classes must be a list of >= 2 distinct class indices, got {self.classes!r}")
             self.classes = [int(c) for c in self.classes]
-        if self.draw not in (None, 'csa'): raise ValueError(f"draw must be None (ours) or 'csa' (the official MNIST-scale code's), got {self.draw!r}")
-        if self.draw == 'csa' and (self.dataset not in ('mnist', 'fashion', 'cmnist') or self.classes is not None or self.n_max is not None):
-            raise ValueError("draw='csa' replays the official MNIST-scale code: dataset mnist, fashion or cmnist, all classes, the default n_max")
+        check_draw(self.dataset, self.draw, self.classes, self.n_max)
         for k in ('n_max', 'n_test'):
             v = getattr(self, k)
             if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1): raise ValueError(f"{k} must be a positive integer, got {v!r}")
@@ -157,7 +155,7 @@ _DS_CACHE = {}
 def _dataset(cfg: Config):
     k = (cfg.dataset, cfg.rho, cfg.data_seed, tuple(cfg.classes or ()), cfg.n_max, cfg.n_test, cfg.draw)
     if k not in _DS_CACHE: _DS_CACHE[k] = get_lt_dataset(cfg.dataset, cfg.rho, cfg.data_seed, n_max=cfg.n_max, classes=cfg.classes, n_test=cfg.n_test,
-                                                         draw=cfg.draw or 'ours')
+                                                         draw=cfg.draw)
     return _DS_CACHE[k]
 
 def run_one(cfg: Config, device=None, commit=None, fit_cache=None, snapshots=None, trace_test=None) -> dict:

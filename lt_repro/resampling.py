@@ -14,8 +14,9 @@ from .experiments import Config, grid, method_rows, register_grid, load_results,
 __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'OFFICIAL_SHOTS', 'LABELS', 'PAPER_T1',
            'DATASET_NAMES', 'OFFICIAL_PC', 'GAMMA1', 'CLAIMS', 'resampling_grid', 'resampling_cifar100_grid',
            'resampling_cifar100_cpu_grid', 'head_tail', 'with_head_tail', 'official_shots', 'plot_head_tail',
-           'on_schedule', 'table1', 'plot_gamma', 'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid',
-           'embeddings', 'plot_embeddings', 'judge_claim', 'paper_evidence', 'verdict_table', 'show_gradcam_pairs']
+           'on_schedule', 'table1', 'plot_gamma', 'table1_paper_rows', 'resampling_trace_grid', 'official_head_tail',
+           'resampling_draw_grid', 'embeddings', 'plot_embeddings', 'judge_claim', 'paper_evidence', 'verdict_table',
+           'show_gradcam_pairs']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -150,13 +151,16 @@ def plot_gamma(df: pd.DataFrame, dataset='mnist', schedule='paper', ax=None):
     return ax
 
 # %% ../nbs/10_resampling_study.ipynb #2ca88aab
+def table1_paper_rows(scale='full') -> list[Config]:
+    "Table 1's paper-schedule rows of `resampling_grid(scale)`: CE, cRT, CB-RS on MNIST-LT, Fashion-LT, CMNIST-LT."
+    return [c for c in resampling_grid(scale) if c.schedule == PAPER_SCHEDULE[c.dataset] and c.method in LABELS]
+
 @register_grid('resampling_trace')
 def resampling_trace_grid(scale='full') -> list[Config]:
-    "Table 1's paper-schedule rows (CE, cRT, CB-RS on MNIST-LT, Fashion-LT, CMNIST-LT), seeds 0-2, again under their own experiment name: run them with `--trace-test all`."
+    "Table 1's paper-schedule rows, seeds 0-2, again under their own experiment name: run them with `--trace-test all`."
     import dataclasses
     name = 'resampling_trace' if scale == 'full' else 'resampling_trace_ci'
-    return [dataclasses.replace(c, experiment=name) for c in resampling_grid(scale)
-            if c.schedule == PAPER_SCHEDULE[c.dataset] and c.method in LABELS and c.seed in (0, 1, 2)]
+    return [dataclasses.replace(c, experiment=name) for c in table1_paper_rows(scale) if c.seed in (0, 1, 2)]
 
 # %% ../nbs/10_resampling_study.ipynb #14852508
 OFFICIAL_PC = {  # per-class test accuracy (%) after the last epoch, as printed by shijxcs/CSA CMNIST-LT/{mnist,cmnist}_lt_{ce,rs}.ipynb ("Class Accuracy"; ce cell 2: uniform, ce cell 4: cRT, rs cell 2: CB-RS)
@@ -177,8 +181,8 @@ def resampling_draw_grid(scale='full') -> list[Config]:
     "Table 1's paper-schedule rows (CE, cRT, CB-RS on MNIST-LT, Fashion-LT, CMNIST-LT), 5 seeds, on the official draw of the training images (`draw='csa'`); the CI version: CE on CMNIST-LT, one epoch."
     import dataclasses
     name = 'resampling_draw' if scale == 'full' else 'resampling_draw_ci'
-    return [dataclasses.replace(c, experiment=name, draw='csa') for c in resampling_grid(scale)
-            if c.schedule == PAPER_SCHEDULE[c.dataset] and c.method in LABELS and (scale == 'full' or (c.dataset, c.method) == ('cmnist', 'ce'))]
+    return [dataclasses.replace(c, experiment=name, draw='csa') for c in table1_paper_rows(scale)
+            if scale == 'full' or (c.dataset, c.method) == ('cmnist', 'ce')]
 
 
 # %% ../nbs/10_resampling_study.ipynb #879fe59f
