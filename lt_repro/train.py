@@ -503,7 +503,11 @@ def lt_learner(ds: LTDataset, model='default', sampler='uniform', bs=128, mom=0.
         model = get_model(DATA_DEFAULTS[ds.name]['model'] if model == 'default' else model, ds.num_classes, ds.x_train.shape[-1])
     model = model.to(dev)
     if gpu_path(dev): model = model.to(memory_format=torch.channels_last)
-    if (cm := compile_mode()): model.compile(**({'backend': 'eager'} if cm == 'eager' else {'mode': cm}))   # in place: same module, same state_dict keys
+    if (cm := compile_mode()):
+        # torch skips the guards on module hooks by default, so a hook added after the first trace (`features_of`, a stage's
+        # callback such as STG's) would be silently left out of the compiled forward; guarded, it re-traces instead
+        torch._dynamo.config.skip_nnmodule_hook_guards = False
+        model.compile(**({'backend': 'eager'} if cm == 'eager' else {'mode': cm}))   # in place: same module, same state_dict keys
     cbs = list(cbs or []) + ([ValidateAtEnd()] if validate == 'end' else []) + ([GradAverage()] if num_distrib() > 1 else [])
     learn = Learner(dls, model, loss_func=loss_func or CrossEntropyLossFlat(), opt_func=sgd(mom, wd), metrics=shot_metrics(ds), cbs=cbs)
     if gpu_path(dev) and bf16: learn.add_cb(BF16())
