@@ -90,7 +90,7 @@ def _parser():
     r.add_argument('--results', default=None, help='results folder (default: results/ of the checkout, or $LT_REPRO_RESULTS)')
     r.add_argument('--list', action='store_true', help='only list the configs (JSON lines), and on stderr how many are recorded and which runs are left')
     r.add_argument('--cpu-bf16', action='store_true', help='on a CPU too, train the GPU way: bf16 autocast and channels_last (records say `precision`; ~2x faster for ResNet-32 on CPUs with bf16 instructions; refused on one without: emulated, it is ~8x slower than fp32)')
-    r.add_argument('--mixed-precision', action='store_true', help="add records in another precision than the experiment's registry holds (refused otherwise: its mean ± std would mix them)")
+    r.add_argument('--mixed-precision', action='store_true', help="add records of a config in another precision than its other seeds' records (refused otherwise: its mean ± std would mix them)")
     r.add_argument('--time-limit', type=float, default=None, help='seconds: start no run expected to end after this (the longest finished run is the estimate); for a GPU command with a wall-clock limit')
     r.add_argument('--compile', default=None, choices=['default', 'reduce-overhead', 'max-autotune-no-cudagraphs'], help='torch.compile every model in this mode (records say `compile`); default: eager. Measure first: `bench --what compile`')
     r.add_argument('--snapshots', default=None, metavar='DIR', help='snapshot the main fit of resumable methods every --snapshot-every epochs into DIR, and resume a killed run from its last snapshot (while lt_repro/ is unchanged); needs a committed tree')
@@ -184,7 +184,7 @@ def main(argv=None):
         if a.cpu_bf16 and torch.device(a.device or train.default_device()).type == 'cpu' and not train.cpu_has_bf16():   # emulated bf16: slower, not faster
             raise SystemExit(f"lt_repro run --cpu-bf16: this CPU ({train.cpu_isa()}) has no bf16 instructions, so bf16 autocast would be emulated, "
                              "several times slower than fp32 (`lt_repro bench --what precision` measures it). Leave out --cpu-bf16 to train in fp32; "
-                             "--mixed-precision adds fp32 records to an experiment that holds bf16 ones.")
+                             "--mixed-precision adds fp32 records to configs that hold bf16 ones.")
         with cpu_bf16() if a.cpu_bf16 else contextlib.nullcontext(), compiled(a.compile) if a.compile else contextlib.nullcontext():
             try: r = run_grid(cfgs, jobs=a.jobs, force=a.force, device=a.device, root=a.results, fit_cache=a.fit_cache, time_limit=a.time_limit,
                               snapshots=a.snapshots, snapshot_every=a.snapshot_every, mixed_precision=a.mixed_precision, trace_test=a.trace_test)

@@ -257,23 +257,24 @@ def _cost_key(c: Config) -> str:
     return config_hash(c.to_dict(), ('seed', 'data_seed', 'experiment'))
 
 class MixedPrecision(ValueError):
-    "A grid would add records trained in another precision than its experiment's registry already holds."
+    "A grid would add records of a config trained in another precision than that config's records (its other seeds) already hold."
 
 def record_precision(r: dict) -> str:
     "The arithmetic a record trained in: its `precision`; records older than that field trained in bf16 on CUDA, in fp32 on a CPU."
     return r.get('precision') or ('fp32' if str(r.get('device', 'cpu')).startswith('cpu') else 'bf16')
 
 def precision_clash(cfgs: list[Config], prec: str, root=None) -> dict:
-    "Experiments among `cfgs` whose registry holds current (not `superseded`) records trained in another precision than `prec`: {experiment: {precision: count}}."
+    "Experiments among `cfgs` whose registry holds current (not `superseded`) records of `cfgs`' own configs (other seeds) trained in another precision than `prec`: {experiment: {precision: count}}. The registry's other configs do not count: a mean ± std is over one config's seeds."
     out = {}
     for e in dict.fromkeys(c.experiment for c in cfgs):
-        other = [p for p in (record_precision(r) for r in Registry(e, root).records() if not superseded(r)) if p != prec]
+        ids = {c.config_id for c in cfgs if c.experiment == e}
+        other = [p for p in (record_precision(r) for r in Registry(e, root).records() if r.get('config_id') in ids and not superseded(r)) if p != prec]
         if other: out[e] = {p: other.count(p) for p in sorted(set(other))}
     return out
 
 def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, progress=True, fit_cache=None, time_limit=None,
              snapshots=None, snapshot_every=10, mixed_precision=False, trace_test=None) -> dict:
-    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run expected to end after it (expected: as long as the longest finished run of the same config; a run whose main fit a finished run left in `fit_cache`, that fit's time × its recipe's `post_epochs` / `epochs`; else the longest finished run. A run that would not fit is passed over for a shorter one). `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them. `mixed_precision`: allow adding records in another precision than the experiment's (else `MixedPrecision`). `trace_test`: records also hold the test accuracy after each of the last that many epochs of every fit (True: all; `TestTrace`), which nothing reads while training."
+    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run expected to end after it (expected: as long as the longest finished run of the same config; a run whose main fit a finished run left in `fit_cache`, that fit's time × its recipe's `post_epochs` / `epochs`; else the longest finished run. A run that would not fit is passed over for a shorter one). `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them. `mixed_precision`: allow adding records of a config in another precision than its other seeds' (else `MixedPrecision`). `trace_test`: records also hold the test accuracy after each of the last that many epochs of every fit (True: all; `TestTrace`), which nothing reads while training."
     t0 = time.time()
     use_test_trace(trace_test)   # refuses a bad value now, not in every run
     rank, world = init_distrib()   # (0, 1) unless started by torchrun / accelerate launch with several processes
@@ -283,7 +284,7 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
     todo = cfgs if force else [c for c, r in zip(cfgs, recorded(cfgs, root)) if not r]
     skipped = len(cfgs) - len(todo)
     if todo and not mixed_precision and (clash := precision_clash(todo, prec := precision(device or default_device()), root)):
-        raise MixedPrecision('; '.join(f"{e} holds {', '.join(f'{n} {p}' for p, n in d.items())} records" for e, d in clash.items()) +
+        raise MixedPrecision('; '.join(f"{e} holds {', '.join(f'{n} {p}' for p, n in d.items())} records of these configs" for e, d in clash.items()) +
                              f", and this grid would train in {prec}: its mean ± std would mix the two. On a CPU, train the GPU way with "
                              "`cpu_bf16()` (`lt_repro run --cpu-bf16`); to mix on purpose, `mixed_precision=True` (`--mixed-precision`)")
     commit = git_commit()   # the code this grid runs: taken once, before any run imports or trains
