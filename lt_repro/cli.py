@@ -145,12 +145,13 @@ def summary_table(df) -> str:
 # %% ../nbs/05_cli.ipynb #8d180794
 def demo(out='demo_out', seeds=(0,), jobs=1, epochs=8, device=None) -> Path:
     "Run the MNIST-LT vs CMNIST-LT re-sampling comparison; print a table; write records and a figure to `out`."
-    from lt_repro.resampling import MNIST_BASE, CRT_MNIST, _cfgs, plot_head_tail
+    from lt_repro.resampling import MNIST_BASE, CRT_MNIST, plot_head_tail
+    from lt_repro.experiments import method_rows
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     crt = dict(CRT_MNIST, epochs=max(1, epochs // 2))
-    cfgs = _cfgs(dict(MNIST_BASE, experiment='demo', epochs=epochs), seeds, ('mnist', 'cmnist'),
-                 [('ce', {}), ('crt', crt), ('cbrs', {})], ('cosine',))
+    cfgs = grid(dict(MNIST_BASE, experiment='demo', epochs=epochs), seeds, method_rows(('ce', {}), ('crt', crt), ('cbrs', {})),
+                schedule=('cosine',), dataset=('mnist', 'cmnist'))
     t = time.time(); res = run_grid(cfgs, jobs=jobs, device=device, root=out)
     df = load_results('demo', out)
     print(f"\nMNIST-LT vs CMNIST-LT, rho=100, LeNet-2D, {epochs} epochs ({time.time() - t:.0f}s; {res['ran']} run, {res['skipped']} already in {out})")
