@@ -577,7 +577,8 @@ def register_grid(name):
     return deco
 
 def get_grid(name, scale='full') -> list:
-    if name not in GRIDS: raise ValueError(f"unknown grid {name!r}; registered: {sorted(GRIDS)}")
+    if name not in GRIDS: raise ValueError(f"unknown grid {name!r}; registered: {sorted(GRIDS)} (a module registers its grids when imported, "
+                                           "e.g. `import lt_repro.resampling` for the re-sampling study's)")
     if scale not in ('full', 'ci'): raise ValueError(f"scale must be 'full' or 'ci', got {scale!r}")
     return GRIDS[name](scale)
 
