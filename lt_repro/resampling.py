@@ -45,7 +45,7 @@ def resampling_cifar100_grid(scale='full') -> list[Config]:
     base = dict(experiment='resampling' if scale == 'full' else 'resampling_ci', dataset='cifar100', rho=100, batch_size=128,
                 lr=0.2, mom=0.9, wd=2e-4, epochs=200 if scale == 'full' else 1)
     crt = {'epochs': 10, 'reinit': True, 'schedule': 'cosine'}
-    methods = method_rows(('ce', {}), ('crt', crt), ('cbrs', {}), *[('qpower', {'q': 1 - g}) for g in GAMMAS if g != 0.0])
+    methods = method_rows(('ce', {}), ('crt', crt), ('cbrs', {'epoch': 'dataset'}), *[('qpower', {'q': 1 - g}) for g in GAMMAS if g != 0.0])   # CB-RS: N images an epoch, as the CSA CIFAR loop
     return grid(base, seeds, methods, schedule=(PAPER_SCHEDULE['cifar100'], 'one_cycle'))   # seed 001 appendix B: lr 0.2, x0.1 at 160 and 180 of 200
 
 @register_grid('resampling_cifar100_cpu')
