@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, sys, os, time, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore', message='.*torch.jit.script.*is deprecated')   # raised by a dependency's import, not ours
-from .experiments import Config, grid, run_grid, get_grid, GRIDS, load_results, summarise, pm, results_dir, rehearse, rehearsal, REHEARSAL_N_MAX, recorded, MixedPrecision
+from .experiments import Config, grid, method_rows, run_grid, get_grid, GRIDS, load_results, summarise, pm, results_dir, rehearse, rehearsal, REHEARSAL_N_MAX, recorded, MixedPrecision
 
 # the study modules register their grids on import
 STUDIES = ('lt_repro.resampling',)
@@ -146,7 +146,6 @@ def summary_table(df) -> str:
 def demo(out='demo_out', seeds=(0,), jobs=1, epochs=8, device=None) -> Path:
     "Run the MNIST-LT vs CMNIST-LT re-sampling comparison; print a table; write records and a figure to `out`."
     from lt_repro.resampling import MNIST_BASE, CRT_MNIST, plot_head_tail
-    from lt_repro.experiments import method_rows
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     crt = dict(CRT_MNIST, epochs=max(1, epochs // 2))
