@@ -1,0 +1,44 @@
+"""`.ci/gpu-session run` on a CPU: the one command a lent GPU machine runs, in a scratch copy of its layout, with the
+venv standing in for the wheels (GPU_SITE, PY). What it must get right cannot be seen until GPU time is spent: at most
+8 files come back from $OUT (a session lost its run log and fits to that limit), committed runs are skipped, and
+only results files the call added to are returned."""
+import json, os, shutil, subprocess, sys, tarfile
+from pathlib import Path
+import fastai, pytest
+from lt_repro.data import data_roots
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _session(work: Path, out: Path, *args):
+    env = {**os.environ, 'OUT': str(out), 'GPU_SITE': str(Path(fastai.__file__).parents[1]), 'PY': sys.executable,
+           'OMP_NUM_THREADS': '1', 'HARD_LIMIT': '300', 'TRACE_TEST': ''}
+    out.mkdir()
+    return subprocess.run(['bash', str(REPO/'.ci'/'gpu-session'), 'c0ffee', 'run', '240', *args], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=400)
+
+
+@pytest.mark.skipif(not any(r.exists() for r in data_roots()), reason='no data root: MNIST is needed')
+def test_gpu_session_returns_only_new_records_and_tars(tmp_path):
+    work = tmp_path/'repo'
+    (work/'results').mkdir(parents=True); (work/'.carry').mkdir()
+    (work/'lt_repro').symlink_to(REPO/'lt_repro')
+    (work/'.carry'/'data').symlink_to(next(r for r in data_roots() if r.exists()).resolve())
+    (work/'results'/'untouched.jsonl').write_text('{"experiment": "untouched"}\n')   # a committed file no run adds to
+    run = ['--experiment', 'gs_test', '--dataset', 'mnist', '--method', 'ce', '--epochs', '1']
+    r = _session(work, tmp_path/'out1', *run, '--seeds', '0')
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = sorted(p.name for p in (tmp_path/'out1').iterdir())
+    assert got == ['fits.tar', 'gs_test.jsonl', 'run.log'], got                     # not untouched.jsonl
+    assert len(got) <= 8
+    with tarfile.open(tmp_path/'out1'/'fits.tar') as t: assert any(n.startswith('fits/') and n.endswith('.pt') for n in t.getnames())
+    recs = [json.loads(l) for l in (tmp_path/'out1'/'gs_test.jsonl').read_text().splitlines()]
+    assert [(x['method'], x['seed'], x['commit']) for x in recs] == [('ce', 0, 'c0ffee')]
+    # a cold machine: seed 0 is now committed; seeds 0 and 1 asked for, only seed 1 trains, and the file comes back with both
+    (work/'results'/'gs_test.jsonl').write_text((tmp_path/'out1'/'gs_test.jsonl').read_text())
+    shutil.rmtree(work/'.carry'/'results')
+    r = _session(work, tmp_path/'out2', *run, '--seeds', '0,1')
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'ran 1, skipped 1' in (tmp_path/'out2'/'run.log').read_text()
+    recs = [json.loads(l) for l in (tmp_path/'out2'/'gs_test.jsonl').read_text().splitlines()]
+    assert sorted(x['seed'] for x in recs) == [0, 1]
