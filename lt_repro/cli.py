@@ -90,6 +90,8 @@ def _parser():
     r.add_argument('--results', default=None, help='results folder (default: results/ of the checkout, or $LT_REPRO_RESULTS)')
     r.add_argument('--list', action='store_true', help='only list the configs (JSON lines), and on stderr how many are recorded and which runs are left')
     r.add_argument('--cpu-bf16', action='store_true', help='on a CPU too, train the GPU way: bf16 autocast and channels_last (records say `precision`; ~2x faster for ResNet-32 on CPUs with bf16 instructions; refused on one without: emulated, it is ~8x slower than fp32)')
+    r.add_argument('--twins', action='store_true', help="skip runs another experiment has recorded, same config and seed (tables read them with "
+                   "`twin_records`); with --list, count them as recorded")
     r.add_argument('--mixed-precision', action='store_true', help="add records of a config in another precision than its other seeds' records (refused otherwise: its mean ± std would mix them)")
     r.add_argument('--time-limit', type=float, default=None, help='seconds: start no run expected to end after this (the longest finished run is the estimate); for a GPU command with a wall-clock limit')
     r.add_argument('--compile', default=None, choices=['default', 'reduce-overhead', 'max-autotune-no-cudagraphs'], help='torch.compile every model in this mode (records say `compile`); default: eager. Measure first: `bench --what compile`')
@@ -176,7 +178,7 @@ def main(argv=None):
         cfgs = configs_from_args(a)
         if a.list:   # every config on stdout (JSON lines); on stderr, how many are recorded and what is left, by table cell
             for c in cfgs: print(json.dumps(c.to_dict()))
-            print(list_summary(cfgs, recorded(cfgs, a.results)), file=sys.stderr)
+            print(list_summary(cfgs, recorded(cfgs, a.results, twins=a.twins)), file=sys.stderr)
             return 0
         import contextlib, torch
         from lt_repro import train
@@ -187,7 +189,8 @@ def main(argv=None):
                              "--mixed-precision adds fp32 records to configs that hold bf16 ones.")
         with cpu_bf16() if a.cpu_bf16 else contextlib.nullcontext(), compiled(a.compile) if a.compile else contextlib.nullcontext():
             try: r = run_grid(cfgs, jobs=a.jobs, force=a.force, device=a.device, root=a.results, fit_cache=a.fit_cache, time_limit=a.time_limit,
-                              snapshots=a.snapshots, snapshot_every=a.snapshot_every, mixed_precision=a.mixed_precision, trace_test=a.trace_test)
+                              snapshots=a.snapshots, snapshot_every=a.snapshot_every, mixed_precision=a.mixed_precision, trace_test=a.trace_test,
+                              twins=a.twins)
             except MixedPrecision as e: raise SystemExit(f"lt_repro run: {e}") from None
         from fastai.torch_core import rank_distrib
         if rank_distrib() == 0: print(f"ran {r['ran']}, skipped {r['skipped']} (already recorded), failed {r['failed']}, not started {r['not_started']} (time limit)")

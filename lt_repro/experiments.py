@@ -19,8 +19,8 @@ import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F4
 __all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'KEYS', 'Config', 'superseded', 'config_hash', 'git_commit',
            'versions', 'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows', 'recorded',
            'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid', 'rehearsal',
-           'rehearse', 'import_records', 'load_results', 'split_superseded', 'in_grid', 'summarise', 'seed_gap',
-           'paired_gap', 'judge', 'best_of_trace', 'trace_table', 'pm', 'trace_frame', 'plot_trace']
+           'rehearse', 'import_records', 'load_results', 'split_superseded', 'twin_records', 'in_grid', 'summarise',
+           'seed_gap', 'paired_gap', 'judge', 'best_of_trace', 'trace_table', 'pm', 'trace_frame', 'plot_trace']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max', 'n_test', 'draw')   # fields added after records existed: hashed only when set
@@ -218,26 +218,31 @@ def _run_safe(cfg_dict, device, commit=None, fit_cache=None, snapshots=None, tra
     try: return run_one(Config.from_dict(cfg_dict), device, commit, fit_cache, snapshots, trace_test), None
     except Exception: return None, traceback.format_exc()
 
-def recorded(cfgs: list[Config], root=None) -> list[bool]:
-    "For each config, whether its (config, seed) is already in its own experiment's registry (what `run_grid` skips)."
+def recorded(cfgs: list[Config], root=None, twins=False) -> list[bool]:
+    "For each config, whether its (config, seed) is already in its own experiment's registry (what `run_grid` skips), or with `twins` also under another experiment's name (what `run_grid(..., twins=True)` skips too)."
     done = {}
     for c in cfgs:
         if c.experiment not in done: done[c.experiment] = Registry(c.experiment, root).done()
-    return [(c.config_id, c.seed) in done[c.experiment] for c in cfgs]
+    out = [(c.config_id, c.seed) in done[c.experiment] for c in cfgs]
+    for i in (_twins(cfgs, root) if twins else ()): out[i] = True
+    return out
 
-def recorded_elsewhere(cfgs: list[Config], root=None) -> dict:
-    "Runs among `cfgs` already recorded, the same config and seed, under another experiment's name: {experiment: count}."
+def _twins(cfgs: list[Config], root=None, experiments=None) -> dict:
+    "{index in `cfgs`: (experiment, config_id)} of the runs recorded, same config and seed, under another experiment's name (any, or one of `experiments`); current records only."
     own, seen = {c.experiment for c in cfgs}, {}
     for f in sorted(results_dir(root).glob('*.jsonl')):
-        if f.stem in own: continue
+        if f.stem in own or (experiments is not None and f.stem not in experiments): continue
         try: recs = Registry(f.stem, root).records()
         except ValueError: continue   # a file that is not a results registry: not this note's business
         for r in recs:
-            if 'config_id' in r and 'dataset' in r and 'seed' in r and not superseded(r): seen.setdefault((config_hash(r, ('seed', 'experiment')), r['seed']), f.stem)
-    out = {}
-    for c in cfgs:
-        if (e := seen.get((config_hash(c.to_dict(), ('seed', 'experiment')), c.seed))): out[e] = out.get(e, 0) + 1
-    return out
+            if 'config_id' in r and 'dataset' in r and 'seed' in r and not superseded(r):
+                seen.setdefault((config_hash(r, ('seed', 'experiment')), r['seed']), (f.stem, r['config_id']))
+    return {i: t for i, c in enumerate(cfgs) if (t := seen.get((config_hash(c.to_dict(), ('seed', 'experiment')), c.seed)))}
+
+def recorded_elsewhere(cfgs: list[Config], root=None) -> dict:
+    "Runs among `cfgs` already recorded, the same config and seed, under another experiment's name: {experiment: count}."
+    from collections import Counter
+    return dict(Counter(e for e, _ in _twins(cfgs, root).values()))
 
 def _fit_group(c: Config):
     "Configs that share one main fit under `fit_cache` (same `fit_key` and training settings) share this; None for a recipe without a `fit_key`."
@@ -273,8 +278,8 @@ def precision_clash(cfgs: list[Config], prec: str, root=None) -> dict:
     return out
 
 def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, progress=True, fit_cache=None, time_limit=None,
-             snapshots=None, snapshot_every=10, mixed_precision=False, trace_test=None) -> dict:
-    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run expected to end after it (expected: as long as the longest finished run of the same config; a run whose main fit a finished run left in `fit_cache`, that fit's time × its recipe's `post_epochs` / `epochs`; else the longest finished run. A run that would not fit is passed over for a shorter one). `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them. `mixed_precision`: allow adding records of a config in another precision than its other seeds' (else `MixedPrecision`). `trace_test`: records also hold the test accuracy after each of the last that many epochs of every fit (True: all; `TestTrace`), which nothing reads while training."
+             snapshots=None, snapshot_every=10, mixed_precision=False, trace_test=None, twins=False) -> dict:
+    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run expected to end after it (expected: as long as the longest finished run of the same config; a run whose main fit a finished run left in `fit_cache`, that fit's time × its recipe's `post_epochs` / `epochs`; else the longest finished run. A run that would not fit is passed over for a shorter one). `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them. `mixed_precision`: allow adding records of a config in another precision than its other seeds' (else `MixedPrecision`). `trace_test`: records also hold the test accuracy after each of the last that many epochs of every fit (True: all; `TestTrace`), which nothing reads while training. `twins`: skip the runs another experiment has recorded, same config and seed (`twin_records` reads them); else they train again, with a note."
     t0 = time.time()
     use_test_trace(trace_test)   # refuses a bad value now, not in every run
     rank, world = init_distrib()   # (0, 1) unless started by torchrun / accelerate launch with several processes
@@ -283,6 +288,10 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
         raise ValueError(f"time_limit must be > 0 seconds and needs a single process (ranks could disagree on when to stop), got {time_limit} with {world} processes")
     todo = cfgs if force else [c for c, r in zip(cfgs, recorded(cfgs, root)) if not r]
     skipped = len(cfgs) - len(todo)
+    if twins and (tw := _twins(todo, root)):   # already trained by another grid: read there (`twin_records`), not trained again
+        if rank == 0: print(f"skipping {len(tw)} runs recorded, same config and seed, under "
+                            f"{', '.join(f'{e} ({k})' for e, k in recorded_elsewhere(todo, root).items())} (twins)", file=sys.stderr)
+        todo, skipped = [c for i, c in enumerate(todo) if i not in tw], skipped + len(tw)
     if todo and not mixed_precision and (clash := precision_clash(todo, prec := precision(device or default_device()), root)):
         raise MixedPrecision('; '.join(f"{e} holds {', '.join(f'{n} {p}' for p, n in d.items())} records of these configs" for e, d in clash.items()) +
                              f", and this grid would train in {prec}: its mean ± std would mix the two. On a CPU, train the GPU way with "
@@ -409,6 +418,14 @@ def split_superseded(df: pd.DataFrame) -> tuple:
     if 'superseded' not in df: return df, df.iloc[:0]
     old = df.superseded.astype(bool)
     return df[~old].drop(columns='superseded'), df[old].drop(columns='superseded')
+
+def twin_records(cfgs: list[Config], root=None, experiments=None) -> pd.DataFrame:
+    "The current records, read as `load_results` reads them, of runs of `cfgs` that their own experiment has not recorded and another has, same config and seed (any experiment, or one of `experiments`); each keeps its own `experiment`. A table can so read a run another grid trained (Table 2's CIFAR-100-LT CE from Table 1's), which `run_grid(..., twins=True)` does not train again."
+    todo = [c for c, r in zip(cfgs, recorded(cfgs, root)) if not r]
+    want = {}   # experiment -> {(config_id, seed)}
+    for i, (e, cid) in _twins(todo, root, experiments).items(): want.setdefault(e, set()).add((cid, todo[i].seed))
+    frames = [d[[k in want[e] for k in zip(d.config_id, d.seed)]] for e in sorted(want) for d in [load_results(e, root)]]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 def in_grid(df: pd.DataFrame, cfgs) -> pd.Series:
     "Which records of `df` are runs of a config in `cfgs` (by `config_id`): a notebook's tables read the grid it defines today, not configs it has since changed."
