@@ -289,8 +289,9 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
     todo = cfgs if force else [c for c, r in zip(cfgs, recorded(cfgs, root)) if not r]
     skipped = len(cfgs) - len(todo)
     if twins and (tw := _twins(todo, root)):   # already trained by another grid: read there (`twin_records`), not trained again
+        from collections import Counter
         if rank == 0: print(f"skipping {len(tw)} runs recorded, same config and seed, under "
-                            f"{', '.join(f'{e} ({k})' for e, k in recorded_elsewhere(todo, root).items())} (twins)", file=sys.stderr)
+                            f"{', '.join(f'{e} ({k})' for e, k in Counter(e for e, _ in tw.values()).items())} (twins)", file=sys.stderr)
         todo, skipped = [c for i, c in enumerate(todo) if i not in tw], skipped + len(tw)
     if todo and not mixed_precision and (clash := precision_clash(todo, prec := precision(device or default_device()), root)):
         raise MixedPrecision('; '.join(f"{e} holds {', '.join(f'{n} {p}' for p, n in d.items())} records of these configs" for e, d in clash.items()) +
