@@ -227,6 +227,14 @@ def recorded(cfgs: list[Config], root=None, twins=False) -> list[bool]:
     for i in (_twins(cfgs, root) if twins else ()): out[i] = True
     return out
 
+def _twin_hash(d: dict) -> str:
+    "`config_hash` of a config (or record) dict without its seed and experiment, and with the defaults its method declares filled into `params`: cRT's `{'epochs': 10}` and `{'epochs': 10, 'reinit': True}` are one run. (Not `config_id`'s rule, which would re-key every record.)"
+    import inspect
+    if (fn := METHODS.get(d.get('method'))) is not None:
+        dflt = {k: p.default for k, p in inspect.signature(fn).parameters.items() if p.default is not inspect.Parameter.empty}
+        d = dict(d, params={**dflt, **(d.get('params') or {})})
+    return config_hash(d, ('seed', 'experiment'))
+
 def _twins(cfgs: list[Config], root=None, experiments=None) -> dict:
     "{index in `cfgs`: (experiment, config_id)} of the runs recorded, same config and seed, under another experiment's name (any, or one of `experiments`); current records only."
     own, seen = {c.experiment for c in cfgs}, {}
@@ -236,8 +244,8 @@ def _twins(cfgs: list[Config], root=None, experiments=None) -> dict:
         except ValueError: continue   # a file that is not a results registry: not this note's business
         for r in recs:
             if 'config_id' in r and 'dataset' in r and 'seed' in r and not superseded(r):
-                seen.setdefault((config_hash(r, ('seed', 'experiment')), r['seed']), (f.stem, r['config_id']))
-    return {i: t for i, c in enumerate(cfgs) if (t := seen.get((config_hash(c.to_dict(), ('seed', 'experiment')), c.seed)))}
+                seen.setdefault((_twin_hash(r), r['seed']), (f.stem, r['config_id']))
+    return {i: t for i, c in enumerate(cfgs) if (t := seen.get((_twin_hash(c.to_dict()), c.seed)))}
 
 def recorded_elsewhere(cfgs: list[Config], root=None) -> dict:
     "Runs among `cfgs` already recorded, the same config and seed, under another experiment's name: {experiment: count}."
