@@ -34,11 +34,10 @@ def test_gpu_session_returns_only_new_records_and_tars(tmp_path):
     with tarfile.open(tmp_path/'out1'/'fits.tar') as t: assert any(n.startswith('fits/') and n.endswith('.pt') for n in t.getnames())
     recs = [json.loads(l) for l in (tmp_path/'out1'/'gs_test.jsonl').read_text().splitlines()]
     assert [(x['method'], x['seed'], x['commit']) for x in recs] == [('ce', 0, 'c0ffee')]
-    # a cold machine: seed 0 is now committed; seeds 0 and 1 asked for, only seed 1 trains, and the file comes back with both
+    # a cold machine: seed 0 is now committed, so the same command trains nothing and returns no results file (none changed)
     (work/'results'/'gs_test.jsonl').write_text((tmp_path/'out1'/'gs_test.jsonl').read_text())
-    shutil.rmtree(work/'.carry'/'results')
-    r = _session(work, tmp_path/'out2', *run, '--seeds', '0,1')
+    shutil.rmtree(work/'.carry'/'results'); shutil.rmtree(work/'.carry'/'fits')
+    r = _session(work, tmp_path/'out2', *run, '--seeds', '0')
     assert r.returncode == 0, r.stdout + r.stderr
-    assert 'ran 1, skipped 1' in (tmp_path/'out2'/'run.log').read_text()
-    recs = [json.loads(l) for l in (tmp_path/'out2'/'gs_test.jsonl').read_text().splitlines()]
-    assert sorted(x['seed'] for x in recs) == [0, 1]
+    assert 'ran 0, skipped 1' in (tmp_path/'out2'/'run.log').read_text()
+    assert sorted(p.name for p in (tmp_path/'out2').iterdir()) == ['run.log']
