@@ -247,10 +247,14 @@ def _twins(cfgs: list[Config], root=None, experiments=None) -> dict:
                 seen.setdefault((_twin_hash(r), r['seed']), (f.stem, r['config_id']))
     return {i: t for i, c in enumerate(cfgs) if (t := seen.get((_twin_hash(c.to_dict()), c.seed)))}
 
+def _per_experiment(tw: dict) -> dict:
+    "{experiment: count} of `_twins`' answer."
+    from collections import Counter
+    return dict(Counter(e for e, _ in tw.values()))
+
 def recorded_elsewhere(cfgs: list[Config], root=None) -> dict:
     "Runs among `cfgs` already recorded, the same config and seed, under another experiment's name: {experiment: count}."
-    from collections import Counter
-    return dict(Counter(e for e, _ in _twins(cfgs, root).values()))
+    return _per_experiment(_twins(cfgs, root))
 
 def _fit_group(c: Config):
     "Configs that share one main fit under `fit_cache` (same `fit_key` and training settings) share this; None for a recipe without a `fit_key`."
@@ -297,9 +301,8 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
     todo = cfgs if force else [c for c, r in zip(cfgs, recorded(cfgs, root)) if not r]
     skipped = len(cfgs) - len(todo)
     if twins and (tw := _twins(todo, root)):   # already trained by another grid: read there (`twin_records`), not trained again
-        from collections import Counter
         if rank == 0: print(f"skipping {len(tw)} runs recorded, same config and seed, under "
-                            f"{', '.join(f'{e} ({k})' for e, k in Counter(e for e, _ in tw.values()).items())} (twins)", file=sys.stderr)
+                            f"{', '.join(f'{e} ({k})' for e, k in _per_experiment(tw).items())} (twins)", file=sys.stderr)
         todo, skipped = [c for i, c in enumerate(todo) if i not in tw], skipped + len(tw)
     if todo and not mixed_precision and (clash := precision_clash(todo, prec := precision(device or default_device()), root)):
         raise MixedPrecision('; '.join(f"{e} holds {', '.join(f'{n} {p}' for p, n in d.items())} records of these configs" for e, d in clash.items()) +
