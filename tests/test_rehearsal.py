@@ -44,7 +44,7 @@ def test_rehearsal_covers_every_row_and_setting_of_the_full_grid():
 def test_methods_train_the_gpu_way_on_cifar(tmp_path):
     """One run per method module on its full grid's dataset, in bf16 + channels_last; cRT+mixup needs no head classes.
     Dtype and layout errors under autocast show in the first steps, so each run is as small as keeps its method whole: the
-    first ten classes, at most 16 images a class (the rarest 4), one epoch. Small enough for a CPU that emulates bf16 (an
+    first ten classes, at most 16 images a class (the rarest 4), one epoch, 5 test images a class. Small enough for a CPU that emulates bf16 (an
     AVX2 EPYC: x7.7 slower than fp32), where the rehearsal-sized runs took over 30 minutes."""
     tiny = lambda c: dataclasses.replace(c, classes=c.classes or list(range(10)), epochs=1)
     pick = [tiny(next(c for c in rehearsal('csa_table2', n_max=16) if c.dataset == 'cifar100' and c.params.get('mixup_alpha'))),
