@@ -14,9 +14,9 @@ from .experiments import Config, grid, method_rows, register_grid, load_results,
 __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'OFFICIAL_SHOTS', 'LABELS', 'PAPER_T1',
            'DATASET_NAMES', 'OFFICIAL_PC', 'GAMMA1', 'CLAIMS', 'resampling_grid', 'resampling_cifar100_grid',
            'resampling_cifar100_cpu_grid', 'head_tail', 'with_head_tail', 'official_shots', 'plot_head_tail',
-           'on_schedule', 'table1', 'plot_gamma', 'table1_paper_rows', 'resampling_trace_grid', 'official_head_tail',
-           'resampling_draw_grid', 'embeddings', 'plot_embeddings', 'judge_claim', 'paper_evidence', 'verdict_table',
-           'show_gradcam_pairs']
+           'on_schedule', 'table1', 'plot_gamma', 'resampling_crt_epoch_grid', 'crt_epoch_table', 'table1_paper_rows',
+           'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings', 'plot_embeddings',
+           'judge_claim', 'paper_evidence', 'verdict_table', 'show_gradcam_pairs']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -151,6 +151,29 @@ def plot_gamma(df: pd.DataFrame, dataset='mnist', schedule='paper', ax=None):
     ax.set_title(f"{DATASET_NAMES.get(dataset, dataset)}, {schedule}: weight $n_y^{{-\\gamma}}$", fontsize=9)
     ax.legend(fontsize=7); ax.set_ylim(-5, 102)
     return ax
+
+# %% ../nbs/10_resampling_study.ipynb #08d16eaa
+@register_grid('resampling_crt_epoch')
+def resampling_crt_epoch_grid(scale='full') -> list[Config]:
+    "Table 1's CIFAR-100-LT cRT rows (both schedules) with the decoupling code's class-aware epoch, N draws (`epoch='dataset'`), as the experiment `resampling_crt_epoch`: under `fit_cache` each re-uses CE's fit of the same seed and schedule."
+    import dataclasses
+    return [dataclasses.replace(c, experiment=c.experiment.replace('resampling', 'resampling_crt_epoch', 1), params=dict(c.params, epoch='dataset'))
+            for c in resampling_cifar100_grid(scale) if c.method == 'crt']
+
+def crt_epoch_table(main: pd.DataFrame, var: pd.DataFrame) -> pd.DataFrame:
+    "CIFAR-100-LT cRT with n_max·K draws an epoch (`main`: Table 1's records) against N draws (`var`: `resampling_crt_epoch`'s), per schedule: mean ± std of each, and N − n_max·K paired by seed, for All / Many / Med. / Few (official shots). Empty until `var` has records."
+    main = official_shots(main[in_grid(main, resampling_cifar100_grid('full'))]); main = main[main.method == 'crt']
+    var = official_shots(var[in_grid(var, resampling_crt_epoch_grid('full'))]) if len(var) else var
+    rows = []
+    for s in (PAPER_SCHEDULE['cifar100'], 'one_cycle'):
+        a, b = (x[x.schedule == s].set_index('seed') if len(x) else x for x in (main, var))
+        if not len(a) or not len(b): continue
+        for col, m in zip(('All', 'Many', 'Med.', 'Few'), METRICS):
+            g = paired_gap(b[m], a[m])
+            rows.append({'schedule': s, 'metric': col, 'n_max·K draws (Table 1)': pm(a[m].mean(), a[m].std(), len(a)),
+                         'N draws (decoupling code)': pm(b[m].mean(), b[m].std(), len(b)),
+                         'N − n_max·K, same seed': '–' if g is None else f"{g[0]:+.1f} ± {g[1]:.1f} (n={g[2]})"})
+    return pd.DataFrame(rows)
 
 # %% ../nbs/10_resampling_study.ipynb #2ca88aab
 def table1_paper_rows(scale='full') -> list[Config]:

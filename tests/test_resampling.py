@@ -134,3 +134,24 @@ def test_official_shots_split_cifar100_by_index():
     o = official_shots(df)
     assert (o.loc[0, 'acc_many'], o.loc[0, 'acc_medium'], o.loc[0, 'acc_few']) == (17.5, 53.0, 85.0)   # means of 0..35, 36..70, 71..99
     assert o.loc[1, ['acc_many', 'acc_medium', 'acc_few']].tolist() == [1.0, 2.0, 3.0] and df.loc[0, 'acc_many'] == 0.0   # a copy
+
+def test_crt_epoch_grid_shares_ce_fits_and_pairs_by_seed():
+    "The N-draw cRT variant re-uses the CE fit of its seed and schedule (so it costs only its classifier stage), and its table pairs by seed."
+    from lt_repro.resampling import resampling_crt_epoch_grid, crt_epoch_table
+    from lt_repro.experiments import _fit_group
+    main, var = resampling_cifar100_grid(), resampling_crt_epoch_grid()
+    assert len(var) == 6 and {c.experiment for c in var} == {'resampling_crt_epoch'} and all(c.params['epoch'] == 'dataset' for c in var)
+    ce = {(c.schedule, c.seed): _fit_group(c) for c in main if c.method == 'ce'}
+    assert all(_fit_group(c) == ce[(c.schedule, c.seed)] for c in var)                    # the same cached main fit
+    assert not {c.config_id for c in var} & {c.config_id for c in main}                    # but its own configs
+    assert all(c.method == 'crt' and c.experiment == 'resampling_crt_epoch_ci' for c in resampling_crt_epoch_grid('ci'))
+    def recs(cfgs, acc):   # one record per config, accuracy acc(seed) on every class
+        return pd.DataFrame([dict(c.to_dict(), config_id=c.config_id, acc=acc(c.seed), acc_many=acc(c.seed), acc_medium=acc(c.seed),
+                                  acc_few=acc(c.seed), per_class_acc=[acc(c.seed)] * 100) for c in cfgs])
+    m = recs([c for c in main if c.method == 'crt'], lambda s: 40.0 + s)
+    assert len(crt_epoch_table(m, pd.DataFrame())) == 0                                      # not run: no rows
+    v = recs(var, lambda s: 41.0 + 2 * s)                                                    # N draws: +1, +2, +3 over seeds 0, 1, 2
+    t = crt_epoch_table(pd.concat([m, recs([c for c in main if c.method == 'ce'], lambda s: 0.0)]), v)
+    assert list(t.schedule.unique()) == ['csa', 'one_cycle'] and list(t.metric[:4]) == ['All', 'Many', 'Med.', 'Few']
+    assert t['N − n_max·K, same seed'].iloc[0] == '+2.0 ± 1.0 (n=3)', t                     # paired by seed, CE rows left out
+    assert t['n_max·K draws (Table 1)'].iloc[0] == '41.0 ± 1.0 (n=3)'
