@@ -33,8 +33,8 @@ def resampling_grid(scale='full') -> list[Config]:
         return (grid(MNIST_BASE, seeds, method_rows(*METHODS_T1), schedule=scheds, dataset=('mnist', 'fashion', 'cmnist')) +
                 grid(MNIST_BASE, seeds, method_rows(*[('qpower', {'q': 1 - g}) for g in GAMMAS]), schedule=scheds, dataset=('mnist',)))
     # the CI version: every dataset, method and both schedules once, one epoch; the gamma sweep at its two ends. Largest
-    # class 2,000 (rarest 20) and 200 test images a class: 49 s on CI's CPU instead of 169 s on the whole sets, and one
-    # epoch of CB-RS still learns MNIST-LT and Fashion-LT past 50% (500 a class: under 30%)
+    # class 2,000 (rarest 20) and 200 test images a class: 57 s on CI's CPU beside another notebook, against 169 s on the whole
+    # sets, and one epoch of CB-RS still learns MNIST-LT and Fashion-LT past 50% (500 a class: under 30%)
     base, crt = dict(MNIST_BASE, experiment='resampling_ci', epochs=1, n_max=2000, n_test=200), dict(CRT_MNIST, epochs=1)
     return (grid(base, (0,), method_rows(('ce', {}), ('crt', crt), ('cbrs', {})), schedule=('cosine',), dataset=('mnist', 'fashion', 'cmnist')) +
             grid(base, (0,), method_rows(('ce', {})), schedule=('one_cycle',), dataset=('mnist',)) +
