@@ -1,7 +1,7 @@
 """`.ci/gpu-session run` on a CPU: the one command a lent GPU machine runs, in a scratch copy of its layout, with the
 venv standing in for the wheels (GPU_SITE, PY). What it must get right cannot be seen until GPU time is spent: at most
 8 files come back from $OUT (a session lost its run log and fits to that limit), committed runs are skipped, and
-only results files the call added to are returned."""
+only results files the call added to are returned; and `.ci/gpu-import` takes what came back into the tree, once."""
 import json, os, shutil, subprocess, sys, tarfile
 from pathlib import Path
 import fastai, pytest
@@ -16,6 +16,13 @@ def _session(work: Path, out: Path, *args):
     out.mkdir()
     return subprocess.run(['bash', str(REPO/'.ci'/'gpu-session'), 'c0ffee', 'run', '240', *args], cwd=work, env=env,
                           capture_output=True, text=True, timeout=400)
+
+
+def _import(work: Path, src: Path, check=True):
+    r = subprocess.run(['bash', str(REPO/'.ci'/'gpu-import'), str(src)], cwd=work, env={**os.environ, 'PY': sys.executable},
+                       capture_output=True, text=True, timeout=120)
+    if check: assert r.returncode == 0, r.stdout + r.stderr
+    return r
 
 
 @pytest.mark.skipif(not any(r.exists() for r in data_roots()), reason='no data root: MNIST is needed')
@@ -34,8 +41,17 @@ def test_gpu_session_returns_only_new_records_and_tars(tmp_path):
     with tarfile.open(tmp_path/'out1'/'fits.tar') as t: assert any(n.startswith('fits/') and n.endswith('.pt') for n in t.getnames())
     recs = [json.loads(l) for l in (tmp_path/'out1'/'gs_test.jsonl').read_text().splitlines()]
     assert [(x['method'], x['seed'], x['commit']) for x in recs] == [('ce', 0, 'c0ffee')]
+    # back here, `.ci/gpu-import` takes it in: the record into results/, the fits unpacked into .carry/, bench lines appended once
+    shutil.rmtree(work/'.carry'/'fits')
+    (tmp_path/'out1'/'bench.jsonl').write_text('{"bench": "a"}\n{"bench": "b"}\n')
+    (work/'results'/'bench.jsonl').write_text('{"bench": "a"}\n')
+    for _ in range(2): _import(work, tmp_path/'out1')                                          # twice: the second adds nothing
+    test = [json.loads(l) for l in (work/'results'/'gs_test.jsonl').read_text().splitlines()]
+    assert [(x['method'], x['seed']) for x in test] == [('ce', 0)]
+    assert (work/'results'/'bench.jsonl').read_text() == '{"bench": "a"}\n{"bench": "b"}\n'
+    assert list((work/'.carry'/'fits').glob('*.pt'))
+    assert _import(work, tmp_path/'nowhere', check=False).returncode == 2
     # a cold machine: seed 0 is now committed, so the same command trains nothing and returns no results file (none changed)
-    (work/'results'/'gs_test.jsonl').write_text((tmp_path/'out1'/'gs_test.jsonl').read_text())
     shutil.rmtree(work/'.carry'/'results'); shutil.rmtree(work/'.carry'/'fits')
     r = _session(work, tmp_path/'out2', *run, '--seeds', '0')
     assert r.returncode == 0, r.stdout + r.stderr
