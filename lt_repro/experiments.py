@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from .data import LT_DATASETS, get_lt_dataset, check_draw, _repo_root, cache_dir
+from .data import LT_DATASETS, get_lt_dataset, check_draw, _repo_root, cache_dir, shot_groups
 from .models import MODELS
-from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, use_test_trace, METRICS, cpu_bf16, cpu_isa, precision, compile_mode
+from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, use_test_trace, METRICS, cpu_bf16, cpu_isa, precision, compile_mode, probe_cams, cam_maps
 import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F401  (register their methods and grids; every method module is imported here, so workers know them)
 
 # %% auto #0
@@ -20,7 +20,8 @@ __all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'KEYS', 'Co
            'versions', 'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows', 'recorded',
            'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid', 'rehearsal',
            'rehearse', 'import_records', 'load_results', 'split_superseded', 'twin_records', 'in_grid', 'summarise',
-           'seed_gap', 'paired_gap', 'judge', 'best_of_trace', 'trace_table', 'pm', 'trace_frame', 'plot_trace']
+           'seed_gap', 'paired_gap', 'judge', 'best_of_trace', 'trace_table', 'pm', 'trace_frame', 'plot_trace',
+           'cam_agreement', 'record_dataset', 'show_record_cams']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max', 'n_test', 'draw')   # fields added after records existed: hashed only when set
@@ -182,6 +183,7 @@ def run_one(cfg: Config, device=None, commit=None, fit_cache=None, snapshots=Non
     m = learn.model; h = m.heads[m.predict_head] if hasattr(m, 'heads') and m.predict_head in m.heads else None
     if isinstance(h, torch.nn.Linear):   # per-class L2 norms of the classifier used to predict (seed 002 Fig. 4, Kang et al.)
         rec['head_norms'] = [round(float(v), 4) for v in h.weight.detach().float().norm(dim=1)]
+    if (c := probe_cams(learn, ds)) is not None: rec['cams'] = c   # Grad-CAM of the final model on fixed test images (seed 001 Fig. 3; `cam_maps` reads them)
     if (w := init_distrib()[1]) > 1: rec['processes'] = w   # data-parallel: batch_size is the global batch over w GPUs
     return rec
 
@@ -537,3 +539,65 @@ def plot_trace(df: pd.DataFrame, hue='method', panel='dataset', metric='acc', ax
     if ax.get_legend(): sns.move_legend(ax, 'upper left', bbox_to_anchor=(1.02, 1), fontsize=8, title_fontsize=8)
     return axs
 
+
+# %% ../nbs/04_experiments.ipynb #d7b32ae9
+def _cam_corr(ra: dict, rb: dict) -> pd.Series:
+    "Per test image both records mapped (by index), the Pearson correlation of their maps; NaN where a map is flat."
+    ca, cb = ra['cams'], rb['cams']
+    if list(ca['shape']) != list(cb['shape']): raise ValueError(f"maps of {ca['shape']} and {cb['shape']}: not the same model's")
+    ma, mb = cam_maps(ca), cam_maps(cb)
+    pos_b = {i: k for k, i in enumerate(cb['idx'])}
+    out = {}
+    for k, i in enumerate(ca['idx']):
+        if i not in pos_b: continue
+        a, b = ma[k].ravel(), mb[pos_b[i]].ravel()
+        out[i] = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else np.nan
+    return pd.Series(out, dtype=float)
+
+def cam_agreement(a: pd.DataFrame, b: pd.DataFrame | None = None) -> pd.DataFrame:
+    "How alike the Grad-CAM maps (`cams`) of two sets of runs are: for every pair of runs with different seeds, one from `a` and one from `b` (`b` None: distinct pairs within `a`), the mean correlation of their maps over the images of each shot group of the images' classes; rows: the groups and `all`, columns: mean and std over pairs, `pairs`."
+    def has(d): return [r for r in d.to_dict('records') if isinstance(r.get('cams'), dict)] if len(d) and 'cams' in d else []
+    ra = has(a); rb = ra if b is None else has(b)
+    pairs = [(x, y) for i, x in enumerate(ra) for j, y in enumerate(rb) if x['seed'] != y['seed'] and (b is not None or i < j)]
+    if not pairs: return pd.DataFrame(columns=['mean', 'std', 'pairs'])
+    rows = []
+    for x, y in pairs:
+        c = _cam_corr(x, y)
+        shots = shot_groups(x['train_counts'], x.get('shot_rule') or 'auto')
+        cls = dict(zip(x['cams']['idx'], x['cams']['classes']))
+        g = pd.Series({i: shots[cls[i]] for i in c.index})
+        rows.append({**c.groupby(g).mean().to_dict(), 'all': c.mean()})
+    t = pd.DataFrame(rows)
+    t = t[[s for s in ('many', 'medium', 'few') if s in t] + ['all']]
+    return pd.DataFrame({'mean': t.mean(), 'std': t.std(ddof=1) if len(t) > 1 else np.nan, 'pairs': t.notna().sum()})
+
+def record_dataset(r: dict):
+    "The `LTDataset` a record (a dict, or a row of `load_results`) was trained and tested on, rebuilt from its config fields; cached per process, as the runner's."
+    names = {f.name for f in dataclasses.fields(Config)}
+    d = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in dict(r).items() if k in names}
+    d.update({k: int(d[k]) for k in ('seed', 'data_seed', 'n_max', 'n_test') if isinstance(d.get(k), float)})   # a DataFrame column with gaps holds floats
+    return _dataset(Config.from_dict(d))
+
+def show_record_cams(records: dict, ds=None, n=10):
+    "Grad-CAM maps stored in records (`records`: row name -> record with `cams`) over `n` of their shared test images, spread from head to tail classes: the images (of `ds`; default: the first record's `record_dataset`) on top, one row per record; ✗ marks a wrong prediction."
+    import matplotlib.pyplot as plt
+    recs = {k: dict(r) for k, r in records.items() if isinstance(r.get('cams'), dict)}
+    if not recs: raise ValueError("no record here has `cams`: runs made before the runner stored Grad-CAM maps (`probe_cams`) have none")
+    ds = ds if ds is not None else record_dataset(next(iter(recs.values())))
+    common = sorted(set.intersection(*(set(r['cams']['idx']) for r in recs.values())), key=list(next(iter(recs.values()))['cams']['idx']).index)
+    pick = [common[int(i)] for i in np.unique(np.linspace(0, len(common) - 1, min(n, len(common))).round())]
+    fig, axs = plt.subplots(len(recs) + 1, len(pick), figsize=(1.3 * len(pick), 1.4 * (len(recs) + 1)), squeeze=False)
+    x = np.asarray(ds.x_test[pick]); h, w = x.shape[1:3]
+    show = (lambda im: im[..., 0]) if x.shape[-1] == 1 else (lambda im: im)
+    for j, i in enumerate(pick):
+        axs[0, j].imshow(show(x[j]), cmap='gray'); axs[0, j].set_title(str(ds.classes[int(ds.y_test[i])])[:10], fontsize=7)
+    for r, (name, rec) in enumerate(recs.items(), 1):
+        c = rec['cams']; maps = cam_maps(c); pos = {i: k for k, i in enumerate(c['idx'])}
+        for j, i in enumerate(pick):
+            k = pos[i]
+            axs[r, j].imshow(show(x[j]), cmap='gray')
+            axs[r, j].imshow(maps[k], cmap='jet', alpha=0.45, interpolation='bilinear', extent=(-0.5, w - 0.5, h - 0.5, -0.5))
+            if c['pred'][k] != c['classes'][k]: axs[r, j].text(1, 5, '✗', color='w', fontsize=9, weight='bold')
+        axs[r, 0].set_title(name, fontsize=8, loc='left')
+    for ax in axs.flat: ax.set_axis_off()
+    return fig

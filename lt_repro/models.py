@@ -135,7 +135,7 @@ def _minmax(c):
     return (c - mn) / (mx - mn).clamp_min(1e-12)
 
 def grad_cam(model: LTModel, x, target=None, head=None, size=None, upsample='bilinear', norm_first=False, return_logits=False):
-    "Grad-CAM maps (B,H,W) in [0,1] for `target` classes (default: predicted) of head `head` (default: predict_head)."
+    "Grad-CAM maps (B,H,W) in [0,1] for `target` classes (default: predicted) of head `head` (default: predict_head); `size`: (H,W) to upsample to (default: the input's; 'map': the feature map's own, not upsampled)."
     to_map, from_map = cam_split(model.body)
     h = model.heads[head or model.predict_head]
     with torch.no_grad(): A = to_map(x).float()
@@ -146,7 +146,7 @@ def grad_cam(model: LTModel, x, target=None, head=None, size=None, upsample='bil
         g, = torch.autograd.grad(logits.gather(1, t[:, None]).sum(), A)
     cam = F.relu((g.mean((2, 3), keepdim=True) * A.detach()).sum(1, keepdim=True))
     if norm_first: cam = _minmax(cam)   # the CSA code: normalise on the feature map, upsample, clamp
-    cam = F.interpolate(cam, size=size or tuple(x.shape[-2:]), mode=upsample, align_corners=False)
+    if size != 'map': cam = F.interpolate(cam, size=size or tuple(x.shape[-2:]), mode=upsample, align_corners=False)
     cam = cam.clamp(0, 1) if norm_first else _minmax(cam)
     return (cam.squeeze(1), logits.detach()) if return_logits else cam.squeeze(1)
 

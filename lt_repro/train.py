@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_train.ipynb #804d8ddc
 from __future__ import annotations
-import math, time, random, contextlib, hashlib, json, os, io, pickle
+import math, time, random, contextlib, hashlib, json, os, io, pickle, base64
 from pathlib import Path
 from dataclasses import dataclass, field
 from functools import partial
@@ -23,7 +23,7 @@ from fastai.losses import CrossEntropyLossFlat
 from fastai.torch_core import rank_distrib, num_distrib
 from .data import LTDataset, SHOTS, get_lt_dataset
 from .sampling import QPowerSampler, ClassAwareSampler, PairedBatchSampler
-from .models import get_model, LTModel
+from .models import get_model, LTModel, cam_split, grad_cam
 
 # %% auto #0
 __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'AUGS', 'METRICS', 'SCHEDULES',
@@ -36,7 +36,7 @@ __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'A
            'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe',
            'mixup_fit_key', 'crt_recipe', 'mixup_recipe', 'train_lt', 'rng_state', 'set_rng_state', 'code_hash',
            'FitCache', 'use_fit_cache', 'Snapshots', 'Snapshot', 'use_snapshots', 'killed_after', 'check_resume',
-           'TestTrace', 'use_test_trace']
+           'TestTrace', 'use_test_trace', 'probe_cams', 'cam_maps']
 
 # %% ../nbs/03_train.ipynb #89136a4f
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -861,3 +861,27 @@ def use_test_trace(last=True):
     if last is not None: _trace_last(last)   # refuse a bad value here, not in the first run
     return _holding(_TEST_TRACE, last)
 
+
+# %% ../nbs/03_train.ipynb #11c673ff
+def probe_cams(learn, ds: LTDataset, n=100, head=None) -> dict | None:
+    "Grad-CAM of the predicting head (or `head`) for the true class of the first test image of up to `n` classes, spread from the most frequent to the rarest, at the last stage's resolution: {classes, idx, shape, pred, cam} (`cam`: the maps as base64 uint8, `cam_maps` reads them). None for a model without a Grad-CAM split."
+    m, dl = learn.model, learn.dls.valid
+    if not hasattr(m, 'heads') or not isinstance(dl, TensorDL): return None
+    try: cam_split(m.body)
+    except TypeError: return None
+    y = np.asarray(ds.y_test)
+    cls = [int(c) for c in np.unique(np.linspace(0, ds.num_classes - 1, min(ds.num_classes, n)).round()) if (y == c).any()]
+    if not cls: return None
+    idx = [int(np.flatnonzero(y == c)[0]) for c in cls]
+    xb, yb = dl._get(torch.as_tensor(idx))
+    was = m.training
+    try: cam, lg = grad_cam(m.eval(), xb, target=yb, head=head, size='map', return_logits=True)
+    finally: m.train(was)
+    q = (cam.float().cpu().numpy() * 255).round().astype(np.uint8)
+    return dict(classes=cls, idx=idx, shape=list(q.shape[1:]), pred=lg.argmax(1).cpu().tolist(), cam=base64.b64encode(q.tobytes()).decode())
+
+def cam_maps(c: dict) -> np.ndarray:
+    "The (n, H, W) maps in [0, 1] that `probe_cams` stored in `c`."
+    q = np.frombuffer(base64.b64decode(c['cam']), dtype=np.uint8)
+    if q.size != len(c['idx']) * int(np.prod(c['shape'])): raise ValueError(f"{q.size} values for {len(c['idx'])} maps of {c['shape']}")
+    return q.reshape(len(c['idx']), *c['shape']).astype(np.float32) / 255

@@ -1,7 +1,7 @@
 """The record format, resume/skip, crash safety and bad configs of the runner and registry."""
 import sys, json, numpy as np, pytest, torch
 from lt_repro.experiments import Config, Registry, run_grid, grid, method_rows, load_results, summarise, REQUIRED_FIELDS
-from lt_repro.train import crop_flip, SCHEDULES, TensorDL, get_recipe
+from lt_repro.train import crop_flip, SCHEDULES, TensorDL, get_recipe, cam_maps
 from lt_repro.models import resnet32, lenet2d
 from lt_repro.data import MNIST_CI
 
@@ -20,6 +20,7 @@ def test_record_format_and_skip(tmp_path):
         assert 0 <= rec['acc'] <= 100 and len(rec['per_class_acc']) == 10 and rec['train_counts'][0] == 5923
         assert rec['versions']['torch'] == torch.__version__ and rec['device'].startswith('cpu')
         assert len(rec['head_norms']) == 10 and min(rec['head_norms']) > 0   # per-class classifier norms
+        assert rec['cams']['classes'] == list(range(10)) and cam_maps(rec['cams']).shape[0] == 10   # Grad-CAM maps of the final model
         assert rec['precision'] == 'fp32'                              # a CPU outside `cpu_bf16`
     assert recs[0]['acc'] > 15                                  # above chance (10%) after one epoch
     again = run_grid(cfgs, root=tmp_path, device='cpu', progress=False)
