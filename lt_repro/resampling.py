@@ -16,7 +16,8 @@ __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 
            'resampling_cifar100_cpu_grid', 'head_tail', 'with_head_tail', 'official_shots', 'plot_head_tail',
            'on_schedule', 'table1', 'plot_gamma', 'resampling_crt_epoch_grid', 'crt_epoch_table', 'table1_paper_rows',
            'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings', 'plot_embeddings',
-           'judge_claim', 'paper_evidence', 'verdict_table', 'show_gradcam_pairs', 'cam_table', 'figure3']
+           'judge_claim', 'paper_evidence', 'verdict_table', 'show_gradcam_pairs', 'cam_table', 'figure3',
+           'resampling_gradcam_grid']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -343,3 +344,10 @@ def figure3(df: pd.DataFrame, dataset='cifar100', a='ce', b='cbrs', seed=0, n=12
         fig.suptitle(f"{dataset}, {'the paper' if s == 'paper' else s} schedule, seed {seed}", fontsize=9); plt.show()
         out[s] = cam_table(e, a, b)
     return out
+
+@register_grid('resampling_gradcam')
+def resampling_gradcam_grid(scale='full') -> list[Config]:
+    "Table 1's CIFAR-100-LT CE and CB-RS on the paper's schedule once more, as the experiment `resampling_gradcam`: records with Grad-CAM maps for Figure 3 (Table 1's own predate `cams`). Under `fit_cache` each CE run re-uses a cached CE fit of its seed (`resampling_crt_epoch`'s, run in the same call); CB-RS trains again."
+    import dataclasses
+    return [dataclasses.replace(c, experiment=c.experiment.replace('resampling', 'resampling_gradcam', 1))
+            for c in resampling_cifar100_grid(scale) if c.method in ('ce', 'cbrs') and c.schedule == PAPER_SCHEDULE['cifar100']]

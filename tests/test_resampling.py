@@ -155,3 +155,34 @@ def test_crt_epoch_grid_shares_ce_fits_and_pairs_by_seed():
     assert list(t.schedule.unique()) == ['csa', 'one_cycle'] and list(t.metric[:4]) == ['All', 'Many', 'Med.', 'Few']
     assert t['N − n_max·K, same seed'].iloc[0] == '+2.0 ± 1.0 (n=3)', t                     # paired by seed, CE rows left out
     assert t['n_max·K draws (Table 1)'].iloc[0] == '41.0 ± 1.0 (n=3)'
+
+def test_gradcam_grid_shares_ce_fits_with_the_crt_epoch_grid():
+    "Figure 3's paper-schedule runs: Table 1's CE and CB-RS configs under their own experiment; CE shares the main fit that the N-draw cRT's CE stage leaves in the cache."
+    from lt_repro.resampling import resampling_gradcam_grid, resampling_crt_epoch_grid
+    from lt_repro.experiments import _fit_group
+    g, main = resampling_gradcam_grid(), resampling_cifar100_grid()
+    assert sorted((c.method, c.seed) for c in g) == [(m, s) for m in ('cbrs', 'ce') for s in (0, 1, 2)]
+    assert {c.experiment for c in g} == {'resampling_gradcam'} and {c.schedule for c in g} == {'csa'}
+    t1 = {(c.method, c.schedule, c.seed): c for c in main}
+    assert all(dict(c.to_dict(), experiment='resampling') == t1[(c.method, c.schedule, c.seed)].to_dict() for c in g)   # Table 1's configs, renamed
+    crt = {c.seed: _fit_group(c) for c in resampling_crt_epoch_grid() if c.schedule == 'csa'}
+    assert all(_fit_group(c) == crt[c.seed] for c in g if c.method == 'ce')
+
+def test_cam_table_compares_runs_of_different_seeds():
+    "cam_table: within-method and cross-method agreement of stored Grad-CAM maps, pairs of different seeds only; figure3 skips records without maps."
+    import base64
+    from lt_repro.resampling import cam_table, figure3
+    rng = np.random.default_rng(0)
+    base = rng.random((4, 8, 8))
+    def rec(m, s, noise):   # four images of classes 0, 1, 2, 3 (counts 200, 50, 10, 5: many, medium, few, few)
+        maps = np.clip(base + noise * rng.standard_normal(base.shape), 0, 1)
+        q = (maps * 255).round().astype(np.uint8)
+        return dict(method=m, seed=s, dataset='toy', schedule='cosine', train_counts=[200, 50, 10, 5], shot_rule='count', acc=50.0,
+                    cams=dict(classes=[0, 1, 2, 3], idx=[10, 11, 12, 13], shape=[8, 8], pred=[0, 1, 2, 3], cam=base64.b64encode(q.tobytes()).decode()))
+    d = pd.DataFrame([rec('ce', s, 0.02) for s in range(3)] + [rec('cbrs', s, 0.6) for s in range(3)])
+    t = cam_table(d)
+    assert list(t.index) == ['Uniform (CE) vs Uniform (CE)', 'CB-RS vs CB-RS', 'Uniform (CE) vs CB-RS'] and list(t.columns) == ['many', 'medium', 'few', 'all']
+    ce_ce, cross = (float(t.loc[k, 'all'].split(' ')[0]) for k in ('Uniform (CE) vs Uniform (CE)', 'Uniform (CE) vs CB-RS'))
+    assert ce_ce > 0.95 and cross < ce_ce - 0.2, t        # near-identical CE maps; the noisy CB-RS maps agree less
+    assert t.loc['Uniform (CE) vs CB-RS', 'all'].endswith('(n=6)') and t.loc['CB-RS vs CB-RS', 'all'].endswith('(n=3)')
+    assert figure3(d.drop(columns='cams'), 'toy') == {}       # no maps, nothing drawn
