@@ -21,7 +21,7 @@ __all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'KEYS', 'Co
            'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid', 'rehearsal',
            'rehearse', 'import_records', 'load_results', 'split_superseded', 'twin_records', 'in_grid', 'summarise',
            'seed_gap', 'paired_gap', 'judge', 'best_of_trace', 'trace_table', 'pm', 'trace_frame', 'plot_trace',
-           'cam_agreement', 'record_dataset', 'show_record_cams']
+           'cam_agreement', 'record_dataset', 'show_record_cams', 'cam_table', 'cam_figure']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max', 'n_test', 'draw')   # fields added after records existed: hashed only when set
@@ -601,3 +601,24 @@ def show_record_cams(records: dict, ds=None, n=10):
         axs[r, 0].set_title(name, fontsize=8, loc='left')
     for ax in axs.flat: ax.set_axis_off()
     return fig
+
+def cam_table(d: pd.DataFrame, a, b, by='method', labels=None) -> pd.DataFrame:
+    "`cam_agreement` of the Grad-CAM maps in `d` within `a`, within `b`, and between them (values of column `by`, named by `labels`; pairs of runs with different seeds): mean ± std over pairs (n), per shot group (the records' own, by count)."
+    la, lb = ((labels or {}).get(x, x) for x in (a, b))
+    rows = {f'{la} vs {la}': cam_agreement(d[d[by] == a]), f'{lb} vs {lb}': cam_agreement(d[d[by] == b]),
+            f'{la} vs {lb}': cam_agreement(d[d[by] == a], d[d[by] == b])}
+    return pd.DataFrame({k: {g: pm(t.loc[g, 'mean'], t.loc[g, 'std'], int(t.loc[g, 'pairs']), digits=2) for g in t.index}
+                         for k, t in rows.items() if len(t)}).T
+
+def cam_figure(d: pd.DataFrame, rows, by='method', seed=0, n=12, labels=None, title=None) -> dict:
+    "Seed `seed`'s Grad-CAM maps of each of `rows` (values of column `by` in `d`) side by side on `n` shared test images (`show_record_cams`), and `cam_table` of `rows[0]` against each other row. Returns those tables; {} and nothing drawn unless every row has a record of that seed with maps."
+    import matplotlib.pyplot as plt
+    d = d[d.cams.map(lambda c: isinstance(c, dict))] if len(d) and 'cams' in d else d.iloc[:0]
+    if not len(d): return {}
+    first = {r: d[(d[by] == r) & (d.seed == seed)] for r in rows}
+    if not all(len(f) for f in first.values()): return {}
+    name = lambda r: (labels or {}).get(r, r)
+    fig = show_record_cams({f"{name(r)} ({f.acc.iloc[0]:.1f}%)": f.iloc[0].to_dict() for r, f in first.items()}, n=n)
+    if title: fig.suptitle(title, fontsize=9)
+    plt.show()
+    return {f'{name(rows[0])} vs {name(r)}': cam_table(d, rows[0], r, by, labels) for r in rows[1:]}

@@ -8,7 +8,7 @@ import json
 import numpy as np, pandas as pd
 from .data import CIFAR_CI, SHOTS
 from .train import METRICS
-from .experiments import Config, grid, method_rows, register_grid, load_results, split_superseded, in_grid, summarise, pm, run_grid, seed_gap, paired_gap, judge, cam_agreement, show_record_cams
+from .experiments import Config, grid, method_rows, register_grid, load_results, split_superseded, in_grid, summarise, pm, run_grid, seed_gap, paired_gap, judge, cam_figure
 
 # %% auto #0
 __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'OFFICIAL_SHOTS', 'LABELS', 'PAPER_T1',
@@ -16,8 +16,7 @@ __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 
            'resampling_cifar100_cpu_grid', 'head_tail', 'with_head_tail', 'official_shots', 'plot_head_tail',
            'on_schedule', 'table1', 'plot_gamma', 'resampling_crt_epoch_grid', 'crt_epoch_table', 'table1_paper_rows',
            'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings', 'plot_embeddings',
-           'judge_claim', 'paper_evidence', 'verdict_table', 'show_gradcam_pairs', 'cam_table', 'figure3',
-           'resampling_gradcam_grid']
+           'judge_claim', 'paper_evidence', 'verdict_table', 'show_gradcam_pairs', 'figure3', 'resampling_gradcam_grid']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -323,26 +322,14 @@ def show_gradcam_pairs(models: dict, ds, idx, stats=None, ncols=None):
     return fig
 
 # %% ../nbs/10_resampling_study.ipynb #06bb2325
-def cam_table(d: pd.DataFrame, a='ce', b='cbrs') -> pd.DataFrame:
-    "Figure 3 in numbers: `cam_agreement` of the Grad-CAM maps in `d` within method `a`, within `b`, and between them (pairs of runs with different seeds); mean ± std over pairs, per shot group (the records' own, by count)."
-    rows = {f'{LABELS.get(a, a)} vs {LABELS.get(a, a)}': cam_agreement(d[d.method == a]), f'{LABELS.get(b, b)} vs {LABELS.get(b, b)}': cam_agreement(d[d.method == b]),
-            f'{LABELS.get(a, a)} vs {LABELS.get(b, b)}': cam_agreement(d[d.method == a], d[d.method == b])}
-    return pd.DataFrame({k: {g: pm(t.loc[g, 'mean'], t.loc[g, 'std'], int(t.loc[g, 'pairs']), digits=2) for g in t.index}
-                         for k, t in rows.items() if len(t)}).T
-
 def figure3(df: pd.DataFrame, dataset='cifar100', a='ce', b='cbrs', seed=0, n=12) -> dict:
-    "Figure 3 from the records' Grad-CAM maps: for each schedule (the paper's, then one-cycle) where seed `seed` of methods `a` and `b` on `dataset` has maps, their maps side by side on `n` shared test images. Returns {schedule: `cam_table` over every seed of that schedule}."
-    import matplotlib.pyplot as plt
+    "Figure 3 from the records' Grad-CAM maps: for each schedule (the paper's, then one-cycle) where seed `seed` of methods `a` and `b` on `dataset` has maps, their maps side by side on `n` shared test images (`cam_figure`). Returns {schedule: `cam_table` of `a` against `b` over every seed of that schedule}."
     d = df[(df.dataset == dataset) & df.method.isin([a, b])]
-    d = d[d.cams.map(lambda c: isinstance(c, dict))] if 'cams' in d else d.iloc[:0]
     out = {}
     for s in ('paper', 'one_cycle'):
-        e = on_schedule(d, s)
-        first = {m: e[(e.method == m) & (e.seed == seed)] for m in (a, b)}
-        if not all(len(f) for f in first.values()): continue
-        fig = show_record_cams({f"{LABELS.get(m, m)} ({f.acc.iloc[0]:.1f}%)": f.iloc[0].to_dict() for m, f in first.items()}, n=n)
-        fig.suptitle(f"{dataset}, {'the paper' if s == 'paper' else s} schedule, seed {seed}", fontsize=9); plt.show()
-        out[s] = cam_table(e, a, b)
+        t = cam_figure(on_schedule(d, s), [a, b], labels=LABELS, seed=seed, n=n,
+                       title=f"{dataset}, {'the paper' if s == 'paper' else s} schedule, seed {seed}")
+        if t: out[s] = next(iter(t.values()))
     return out
 
 @register_grid('resampling_gradcam')

@@ -171,7 +171,8 @@ def test_gradcam_grid_shares_ce_fits_with_the_crt_epoch_grid():
 def test_cam_table_compares_runs_of_different_seeds():
     "cam_table: within-method and cross-method agreement of stored Grad-CAM maps, pairs of different seeds only; figure3 skips records without maps."
     import base64
-    from lt_repro.resampling import cam_table, figure3
+    from lt_repro.resampling import figure3, LABELS
+    from lt_repro.experiments import cam_table
     rng = np.random.default_rng(0)
     base = rng.random((4, 8, 8))
     def rec(m, s, noise):   # four images of classes 0, 1, 2, 3 (counts 200, 50, 10, 5: many, medium, few, few)
@@ -180,7 +181,7 @@ def test_cam_table_compares_runs_of_different_seeds():
         return dict(method=m, seed=s, dataset='toy', schedule='cosine', train_counts=[200, 50, 10, 5], shot_rule='count', acc=50.0,
                     cams=dict(classes=[0, 1, 2, 3], idx=[10, 11, 12, 13], shape=[8, 8], pred=[0, 1, 2, 3], cam=base64.b64encode(q.tobytes()).decode()))
     d = pd.DataFrame([rec('ce', s, 0.02) for s in range(3)] + [rec('cbrs', s, 0.6) for s in range(3)])
-    t = cam_table(d)
+    t = cam_table(d, 'ce', 'cbrs', labels=LABELS)
     assert list(t.index) == ['Uniform (CE) vs Uniform (CE)', 'CB-RS vs CB-RS', 'Uniform (CE) vs CB-RS'] and list(t.columns) == ['many', 'medium', 'few', 'all']
     ce_ce, cross = (float(t.loc[k, 'all'].split(' ')[0]) for k in ('Uniform (CE) vs Uniform (CE)', 'Uniform (CE) vs CB-RS'))
     assert ce_ce > 0.95 and cross < ce_ce - 0.2, t        # near-identical CE maps; the noisy CB-RS maps agree less
