@@ -21,7 +21,7 @@ __all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'KEYS', 'Co
            'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid', 'rehearsal',
            'rehearse', 'import_records', 'load_results', 'split_superseded', 'twin_records', 'in_grid', 'summarise',
            'seed_gap', 'paired_gap', 'judge', 'best_of_trace', 'trace_table', 'pm', 'trace_frame', 'plot_trace',
-           'cam_agreement', 'record_dataset', 'show_record_cams', 'cam_table', 'cam_figure']
+           'cam_pairs', 'cam_agreement', 'record_dataset', 'show_record_cams', 'cam_table', 'cam_figure']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max', 'n_test', 'draw')   # fields added after records existed: hashed only when set
@@ -554,21 +554,27 @@ def _cam_corr(ra: dict, rb: dict) -> pd.Series:
         out[i] = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else np.nan
     return pd.Series(out, dtype=float)
 
-def cam_agreement(a: pd.DataFrame, b: pd.DataFrame | None = None) -> pd.DataFrame:
-    "How alike the Grad-CAM maps (`cams`) of two sets of runs are: for every pair of runs with different seeds, one from `a` and one from `b` (`b` None: distinct pairs within `a`), the mean correlation of their maps over the images of each shot group of the images' classes; rows: the groups and `all`, columns: mean and std over pairs, `pairs`."
+def cam_pairs(a: pd.DataFrame, b: pd.DataFrame | None = None) -> pd.DataFrame:
+    "For every pair of runs with different seeds, one from `a` and one from `b` (`b` None: distinct pairs within `a`), with Grad-CAM maps (`cams`): the mean correlation of their maps over the images of each shot group of the images' classes, and over `all`; one row a pair (`seed_a`, `seed_b`)."
     def has(d): return [r for r in d.to_dict('records') if isinstance(r.get('cams'), dict)] if len(d) and 'cams' in d else []
     ra = has(a); rb = ra if b is None else has(b)
-    pairs = [(x, y) for i, x in enumerate(ra) for j, y in enumerate(rb) if x['seed'] != y['seed'] and (b is not None or i < j)]
-    if not pairs: return pd.DataFrame(columns=['mean', 'std', 'pairs'])
     rows = []
-    for x, y in pairs:
-        c = _cam_corr(x, y)
-        shots = shot_groups(x['train_counts'], x.get('shot_rule') or 'auto')
-        cls = dict(zip(x['cams']['idx'], x['cams']['classes']))
-        g = pd.Series({i: shots[cls[i]] for i in c.index})
-        rows.append({**c.groupby(g).mean().to_dict(), 'all': c.mean()})
+    for i, x in enumerate(ra):
+        for j, y in enumerate(rb):
+            if x['seed'] == y['seed'] or (b is None and j <= i): continue
+            c = _cam_corr(x, y)
+            shots = shot_groups(x['train_counts'], x.get('shot_rule') or 'auto')
+            cls = dict(zip(x['cams']['idx'], x['cams']['classes']))
+            g = pd.Series({k: shots[cls[k]] for k in c.index}, dtype=object)
+            rows.append({'seed_a': x['seed'], 'seed_b': y['seed'], **c.groupby(g).mean().to_dict(), 'all': c.mean()})
     t = pd.DataFrame(rows)
-    t = t[[s for s in ('many', 'medium', 'few') if s in t] + ['all']]
+    return t[['seed_a', 'seed_b'] + [s for s in ('many', 'medium', 'few') if s in t] + ['all']] if len(t) else t
+
+def cam_agreement(a: pd.DataFrame, b: pd.DataFrame | None = None) -> pd.DataFrame:
+    "How alike the Grad-CAM maps (`cams`) of two sets of runs are (`cam_pairs`): rows the shot groups and `all`, columns the mean and std over pairs of runs with different seeds, and `pairs`."
+    t = cam_pairs(a, b)
+    if not len(t): return pd.DataFrame(columns=['mean', 'std', 'pairs'])
+    t = t.drop(columns=['seed_a', 'seed_b'])
     return pd.DataFrame({'mean': t.mean(), 'std': t.std(ddof=1) if len(t) > 1 else np.nan, 'pairs': t.notna().sum()})
 
 def record_dataset(r: dict):

@@ -8,15 +8,16 @@ import json
 import numpy as np, pandas as pd
 from .data import CIFAR_CI, SHOTS
 from .train import METRICS
-from .experiments import Config, grid, method_rows, register_grid, load_results, split_superseded, in_grid, summarise, pm, run_grid, seed_gap, paired_gap, judge, cam_figure
+from .experiments import Config, grid, method_rows, register_grid, load_results, split_superseded, in_grid, summarise, pm, run_grid, seed_gap, paired_gap, judge, cam_figure, cam_pairs
 
 # %% auto #0
 __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'OFFICIAL_SHOTS', 'LABELS', 'PAPER_T1',
-           'DATASET_NAMES', 'OFFICIAL_PC', 'GAMMA1', 'CLAIMS', 'resampling_grid', 'resampling_cifar100_grid',
-           'resampling_cifar100_cpu_grid', 'head_tail', 'with_head_tail', 'official_shots', 'plot_head_tail',
-           'on_schedule', 'table1', 'plot_gamma', 'resampling_crt_epoch_grid', 'crt_epoch_table', 'table1_paper_rows',
-           'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings', 'plot_embeddings',
-           'judge_claim', 'paper_evidence', 'verdict_table', 'show_gradcam_pairs', 'figure3', 'resampling_gradcam_grid']
+           'DATASET_NAMES', 'OFFICIAL_PC', 'GAMMA1', 'CLAIMS', 'CAM_CLAIM', 'resampling_grid',
+           'resampling_cifar100_grid', 'resampling_cifar100_cpu_grid', 'head_tail', 'with_head_tail', 'official_shots',
+           'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'resampling_crt_epoch_grid', 'crt_epoch_table',
+           'table1_paper_rows', 'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings',
+           'plot_embeddings', 'judge_claim', 'paper_evidence', 'cam_frame', 'verdict_table', 'show_gradcam_pairs',
+           'figure3', 'resampling_gradcam_grid']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -288,10 +289,26 @@ def paper_evidence(pairs) -> str:
         out.append(f"{a} {pa} vs {b} {pb}" + (' (official notebooks)' if d == 'cmnist' else ''))
     return '; '.join(dict.fromkeys(out))
 
-def verdict_table(df, cpu=None) -> pd.DataFrame:
-    "One row per claim: the paper's evidence, ours (paper schedule, mean gap ± combined std), the verdict; `cpu`: add the CIFAR-100-LT CPU-budget rows (judged like the others where they have the paper's schedule too, else on one-cycle alone)."
+CAM_CLAIM = ("Re-sampling moves where the model looks on head-class images (Figure 3): CB-RS's Grad-CAM maps agree less with CE's than CE's with another seed's",
+             [('cifar100', 'r(CE,CE)', 'r(CE,CB-RS)', 'acc_many')])
+
+def cam_frame(cams: pd.DataFrame, a='ce', b='cbrs') -> pd.DataFrame:
+    "Figure 3's claim as rows `judge_claim` reads: per dataset and schedule, one row a pair of runs with different seeds (`cam_pairs`), method 'r(CE,CE)' within `a` or 'r(CE,CB-RS)' across, its mean map correlation per shot group in `acc_many` / `acc_medium` / `acc_few` / `acc`."
+    short, rows = {'ce': 'CE', 'cbrs': 'CB-RS', 'crt': 'cRT'}, []
+    na, nb = short.get(a, a), short.get(b, b)
+    for (ds_, s), e in (cams.groupby(['dataset', 'schedule']) if len(cams) else []):
+        for name, t in ((f'r({na},{na})', cam_pairs(e[e.method == a])), (f'r({na},{nb})', cam_pairs(e[e.method == a], e[e.method == b]))):
+            rows += [dict(dataset=ds_, schedule=s, method=name, seed=i, **{('acc' if k == 'all' else f'acc_{k}'): v for k, v in r.items() if k not in ('seed_a', 'seed_b')})
+                     for i, r in enumerate(t.to_dict('records'))]
+    return pd.DataFrame(rows, columns=['dataset', 'schedule', 'method', 'seed', *METRICS])
+
+def verdict_table(df, cpu=None, cams=None) -> pd.DataFrame:
+    "One row per claim: the paper's evidence, ours (paper schedule, mean gap ± combined std), the verdict; `cpu`: add the CIFAR-100-LT CPU-budget rows (judged like the others where they have the paper's schedule too, else on one-cycle alone); `cams`: CIFAR-100-LT CE and CB-RS records with Grad-CAM maps, for Figure 3's row (`cam_frame`)."
     df = with_head_tail(df)
     rows = [dict(claim=c, paper=paper_evidence(pairs), ours=j[1], verdict=j[0]) for c, pairs in CLAIMS for j in [judge_claim(df, pairs)]]
+    if cams is not None:
+        v, txt = judge_claim(cam_frame(cams), CAM_CLAIM[1])
+        rows.append(dict(claim=CAM_CLAIM[0], paper='Figure 3 (images, no numbers)', ours=txt, verdict=v))
     if cpu is not None:
         ep = '/'.join(map(str, sorted(set(cpu.epochs)))) if len(cpu) else '?'
         both = len(on_schedule(cpu[cpu.dataset == 'cifar100'], 'paper')) > 0

@@ -187,3 +187,25 @@ def test_cam_table_compares_runs_of_different_seeds():
     assert ce_ce > 0.95 and cross < ce_ce - 0.2, t        # near-identical CE maps; the noisy CB-RS maps agree less
     assert t.loc['Uniform (CE) vs CB-RS', 'all'].endswith('(n=6)') and t.loc['CB-RS vs CB-RS', 'all'].endswith('(n=3)')
     assert figure3(d.drop(columns='cams'), 'toy') == {}       # no maps, nothing drawn
+
+def test_figure3_claim_is_judged_from_map_agreement():
+    "Figure 3's verdict row: r(CE,CE) − r(CE,CB-RS) on many-shot images, per pair of runs of different seeds, on the paper's schedule checked on one-cycle."
+    import base64
+    from lt_repro.resampling import verdict_table, cam_frame
+    rng = np.random.default_rng(1)
+    base = rng.random((3, 8, 8))
+    def rec(m, s, sched, noise):
+        q = (np.clip(base + noise * rng.standard_normal(base.shape), 0, 1) * 255).round().astype(np.uint8)
+        return dict(method=m, seed=s, dataset='cifar100', schedule=sched, params={}, train_counts=[500, 50, 5], shot_rule='count', acc=40.0,
+                    cams=dict(classes=[0, 1, 2], idx=[0, 1, 2], shape=[8, 8], pred=[0, 1, 2], cam=base64.b64encode(q.tobytes()).decode()))
+    cams = pd.DataFrame([rec('ce', s, sch, 0.05) for s in range(3) for sch in ('csa', 'one_cycle')] +
+                        [rec('cbrs', s, sch, 0.8) for s in range(3) for sch in ('csa', 'one_cycle')])
+    f = cam_frame(cams)
+    assert sorted(f.groupby(['schedule', 'method']).size().items()) == [(('csa', 'r(CE,CB-RS)'), 6), (('csa', 'r(CE,CE)'), 3), (('one_cycle', 'r(CE,CB-RS)'), 6), (('one_cycle', 'r(CE,CE)'), 3)]
+    df = _records('cifar100', 'csa', {'ce': 39.0, 'crt': 41.0, 'cbrs': 34.0})
+    row = verdict_table(df, cams=cams).iloc[-1]
+    assert 'Figure 3' in row.claim and row.verdict == 'reproduced' and row.ours.startswith('r(CE,CE)−r(CE,CB-RS) many +'), row.ours
+    assert verdict_table(df, cams=cams[cams.method == 'ce']).iloc[-1].verdict == 'not run'   # no CB-RS maps: nothing to judge
+    same = cams.assign(cams=[rec('ce', 0, 'csa', 0.05)['cams']] * len(cams))                # every map alike: no move of attention
+    assert verdict_table(df, cams=same).iloc[-1].verdict == 'not'
+    assert len(verdict_table(df)) == len(verdict_table(df, cams=cams)) - 1                     # without `cams`, no Figure 3 row
