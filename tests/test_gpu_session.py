@@ -57,3 +57,24 @@ def test_gpu_session_returns_only_new_records_and_tars(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert 'ran 0, skipped 1' in (tmp_path/'out2'/'run.log').read_text()
     assert sorted(p.name for p in (tmp_path/'out2').iterdir()) == ['run.log']
+
+
+def test_gpu_plan_steps_select_configs_and_skip_what_is_recorded(tmp_path, monkeypatch):
+    "`.ci/gpu-plan`: every step's arguments are a valid `lt_repro run` selection of GPU configs (a typo would select nothing), and a step whose runs are all recorded is not printed."
+    import runpy, contextlib, io
+    plan = runpy.run_path(str(REPO/'.ci'/'gpu-plan'), run_name='gpu_plan')
+    monkeypatch.setenv('LT_REPRO_RESULTS', str(tmp_path))   # an empty results folder: nothing recorded
+    for issue, what, data, args in plan['PLAN']:
+        n, rec, rhos = plan['left'](args)
+        assert n > 0 and rec == 0, (what, n, rec)
+        assert set(rhos) == set(data.split(',')), (what, rhos)   # the archives named are the ones its configs read
+    # record every config of step 1 (made-up records in the temporary folder): the plan moves on to step 2
+    from lt_repro.cli import _parser, configs_from_args
+    from lt_repro.experiments import Registry
+    a = _parser().parse_args(['run', *plan['PLAN'][0][3].split()]); a.seeds_given, a.seeds = False, '0,1,2'
+    for c in configs_from_args(a): Registry(c.experiment, tmp_path).append(dict(c.to_dict(), config_id=c.config_id, acc=1.0, acc_many=1.0, acc_medium=1.0, acc_few=1.0,
+                                                                               per_class_acc=[1.0], train_counts=[1], wall_s=1.0, device='x', commit='x', versions={}, finished_at='x'))
+    assert plan['left'](plan['PLAN'][0][3])[:2] == (12, 12)
+    out = subprocess.run([sys.executable, str(REPO/'.ci'/'gpu-plan'), '1'], cwd=REPO, env={**os.environ, 'LT_REPRO_RESULTS': str(tmp_path)},
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0 and out.stdout.startswith('step 2 (issue 4)'), out.stdout + out.stderr
