@@ -864,13 +864,14 @@ def use_test_trace(last=True):
 
 # %% ../nbs/03_train.ipynb #11c673ff
 def probe_cams(learn, ds: LTDataset, n=100, head=None) -> dict | None:
-    "Grad-CAM of the predicting head (or `head`) for the true class of the first test image of up to `n` classes, spread from the most frequent to the rarest, at the last stage's resolution: {classes, idx, shape, pred, cam} (`cam`: the maps as base64 uint8, `cam_maps` reads them). None for a model without a Grad-CAM split."
+    "Grad-CAM of the predicting head (or `head`) for the true class of the first test image of up to `n` classes, spread evenly by training count from the most frequent to the rarest, at the last stage's resolution: {classes, idx, shape, pred, cam} (`cam`: the maps as base64 uint8, `cam_maps` reads them). None for a model without a Grad-CAM split."
     m, dl = learn.model, learn.dls.valid
     if not hasattr(m, 'heads') or not isinstance(dl, TensorDL): return None
     try: cam_split(m.body)
     except TypeError: return None
-    y = np.asarray(ds.y_test)
-    cls = [int(c) for c in np.unique(np.linspace(0, ds.num_classes - 1, min(ds.num_classes, n)).round()) if (y == c).any()]
+    y, order = np.asarray(ds.y_test), np.argsort(-np.asarray(ds.counts), kind='stable')   # classes by training count, most frequent first
+    ranks = np.unique(np.linspace(0, ds.num_classes - 1, min(ds.num_classes, n)).round().astype(int))
+    cls = [int(order[r]) for r in ranks if (y == order[r]).any()]
     if not cls: return None
     idx = [int(np.flatnonzero(y == c)[0]) for c in cls]
     xb, yb = dl._get(torch.as_tensor(idx))
