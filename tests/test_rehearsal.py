@@ -57,3 +57,4 @@ def test_methods_train_the_gpu_way_on_cifar(tmp_path):
     assert len(df) == 4 and df.acc.between(0, 100).all()
     recs = [json.loads(l) for f in tmp_path.glob('*_rehearsal.jsonl') for l in f.read_text().splitlines()]
     assert len(recs) == 4 and {r['precision'] for r in recs} == {'bf16'}   # the record says how it was trained
+    assert all(r['cams']['shape'] == [8, 8] and r['cams']['classes'] == list(range(10)) for r in recs)   # every method's model gives its Grad-CAM maps (channels_last input, a bf16-trained model)
