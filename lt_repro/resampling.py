@@ -14,10 +14,10 @@ from .experiments import Config, grid, method_rows, register_grid, load_results,
 __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'OFFICIAL_SHOTS', 'LABELS', 'PAPER_T1',
            'DATASET_NAMES', 'OFFICIAL_PC', 'GAMMA1', 'CLAIMS', 'CAM_CLAIM', 'resampling_grid',
            'resampling_cifar100_grid', 'resampling_cifar100_cpu_grid', 'head_tail', 'with_head_tail', 'official_shots',
-           'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'resampling_crt_epoch_grid', 'crt_epoch_table',
-           'table1_paper_rows', 'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings',
-           'plot_embeddings', 'judge_claim', 'paper_evidence', 'cam_frame', 'verdict_table', 'show_gradcam_pairs',
-           'figure3', 'resampling_gradcam_grid']
+           'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'table1_variant', 'resampling_crt_epoch_grid',
+           'crt_epoch_table', 'table1_paper_rows', 'resampling_trace_grid', 'official_head_tail',
+           'resampling_draw_grid', 'embeddings', 'plot_embeddings', 'judge_claim', 'paper_evidence', 'cam_frame',
+           'verdict_table', 'show_gradcam_pairs', 'figure3', 'resampling_gradcam_grid']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -154,12 +154,16 @@ def plot_gamma(df: pd.DataFrame, dataset='mnist', schedule='paper', ax=None):
     return ax
 
 # %% ../nbs/10_resampling_study.ipynb #08d16eaa
+def table1_variant(name, scale='full', keep=lambda c: True, **params) -> list[Config]:
+    "The configs of Table 1's CIFAR-100-LT grid (`resampling_cifar100_grid(scale)`) that `keep` selects, as the experiment `name` (`name`_ci at CI scale), with `params` added to each method's: same data, model, schedule and seeds, so under `fit_cache` they share Table 1's main fits."
+    import dataclasses
+    return [dataclasses.replace(c, experiment=c.experiment.replace('resampling', name, 1), params=dict(c.params, **params))
+            for c in resampling_cifar100_grid(scale) if keep(c)]
+
 @register_grid('resampling_crt_epoch')
 def resampling_crt_epoch_grid(scale='full') -> list[Config]:
     "Table 1's CIFAR-100-LT cRT rows (both schedules) with the decoupling code's class-aware epoch, N draws (`epoch='dataset'`), as the experiment `resampling_crt_epoch`: under `fit_cache` each re-uses CE's fit of the same seed and schedule."
-    import dataclasses
-    return [dataclasses.replace(c, experiment=c.experiment.replace('resampling', 'resampling_crt_epoch', 1), params=dict(c.params, epoch='dataset'))
-            for c in resampling_cifar100_grid(scale) if c.method == 'crt']
+    return table1_variant('resampling_crt_epoch', scale, lambda c: c.method == 'crt', epoch='dataset')
 
 def crt_epoch_table(main: pd.DataFrame, var: pd.DataFrame) -> pd.DataFrame:
     "CIFAR-100-LT cRT with n_max·K draws an epoch (`main`: Table 1's records) against N draws (`var`: `resampling_crt_epoch`'s), per schedule: mean ± std of each, and N − n_max·K paired by seed, for All / Many / Med. / Few (official shots). Empty until `var` has records."
@@ -290,14 +294,13 @@ def paper_evidence(pairs) -> str:
     return '; '.join(dict.fromkeys(out))
 
 CAM_CLAIM = ("Re-sampling moves where the model looks on head-class images (Figure 3): CB-RS's Grad-CAM maps agree less with CE's than CE's with another seed's",
-             [('cifar100', 'r(CE,CE)', 'r(CE,CB-RS)', 'acc_many')])
+             [('cifar100', 'r(ce,ce)', 'r(ce,cbrs)', 'acc_many')])
 
 def cam_frame(cams: pd.DataFrame, a='ce', b='cbrs') -> pd.DataFrame:
-    "Figure 3's claim as rows `judge_claim` reads: per dataset and schedule, one row a pair of runs with different seeds (`cam_pairs`), method 'r(CE,CE)' within `a` or 'r(CE,CB-RS)' across, its mean map correlation per shot group in `acc_many` / `acc_medium` / `acc_few` / `acc`."
-    short, rows = {'ce': 'CE', 'cbrs': 'CB-RS', 'crt': 'cRT'}, []
-    na, nb = short.get(a, a), short.get(b, b)
+    "Figure 3's claim as rows `judge_claim` reads: per dataset and schedule, one row a pair of runs with different seeds (`cam_pairs`), method 'r(a,a)' within `a` or 'r(a,b)' across, its mean map correlation per shot group in `acc_many` / `acc_medium` / `acc_few` / `acc`."
+    rows = []
     for (ds_, s), e in (cams.groupby(['dataset', 'schedule']) if len(cams) else []):
-        for name, t in ((f'r({na},{na})', cam_pairs(e[e.method == a])), (f'r({na},{nb})', cam_pairs(e[e.method == a], e[e.method == b]))):
+        for name, t in ((f'r({a},{a})', cam_pairs(e[e.method == a])), (f'r({a},{b})', cam_pairs(e[e.method == a], e[e.method == b]))):
             rows += [dict(dataset=ds_, schedule=s, method=name, seed=i, **{('acc' if k == 'all' else f'acc_{k}'): v for k, v in r.items() if k not in ('seed_a', 'seed_b')})
                      for i, r in enumerate(t.to_dict('records'))]
     return pd.DataFrame(rows, columns=['dataset', 'schedule', 'method', 'seed', *METRICS])
@@ -352,6 +355,4 @@ def figure3(df: pd.DataFrame, dataset='cifar100', a='ce', b='cbrs', seed=0, n=12
 @register_grid('resampling_gradcam')
 def resampling_gradcam_grid(scale='full') -> list[Config]:
     "Table 1's CIFAR-100-LT CE and CB-RS on the paper's schedule once more, as the experiment `resampling_gradcam`: records with Grad-CAM maps for Figure 3 (Table 1's own predate `cams`). Under `fit_cache` each CE run re-uses a cached CE fit of its seed (`resampling_crt_epoch`'s, run in the same call); CB-RS trains again."
-    import dataclasses
-    return [dataclasses.replace(c, experiment=c.experiment.replace('resampling', 'resampling_gradcam', 1))
-            for c in resampling_cifar100_grid(scale) if c.method in ('ce', 'cbrs') and c.schedule == PAPER_SCHEDULE['cifar100']]
+    return table1_variant('resampling_gradcam', scale, lambda c: c.method in ('ce', 'cbrs') and c.schedule == PAPER_SCHEDULE['cifar100'])

@@ -189,7 +189,7 @@ def test_cam_table_compares_runs_of_different_seeds():
     assert figure3(d.drop(columns='cams'), 'toy') == {}       # no maps, nothing drawn
 
 def test_figure3_claim_is_judged_from_map_agreement():
-    "Figure 3's verdict row: r(CE,CE) − r(CE,CB-RS) on many-shot images, per pair of runs of different seeds, on the paper's schedule checked on one-cycle."
+    "Figure 3's verdict row: r(ce,ce) − r(ce,cbrs) on many-shot images, per pair of runs of different seeds, on the paper's schedule checked on one-cycle."
     import base64
     from lt_repro.resampling import verdict_table, cam_frame
     rng = np.random.default_rng(1)
@@ -201,10 +201,10 @@ def test_figure3_claim_is_judged_from_map_agreement():
     cams = pd.DataFrame([rec('ce', s, sch, 0.05) for s in range(3) for sch in ('csa', 'one_cycle')] +
                         [rec('cbrs', s, sch, 0.8) for s in range(3) for sch in ('csa', 'one_cycle')])
     f = cam_frame(cams)
-    assert sorted(f.groupby(['schedule', 'method']).size().items()) == [(('csa', 'r(CE,CB-RS)'), 6), (('csa', 'r(CE,CE)'), 3), (('one_cycle', 'r(CE,CB-RS)'), 6), (('one_cycle', 'r(CE,CE)'), 3)]
+    assert sorted(f.groupby(['schedule', 'method']).size().items()) == [(('csa', 'r(ce,cbrs)'), 6), (('csa', 'r(ce,ce)'), 3), (('one_cycle', 'r(ce,cbrs)'), 6), (('one_cycle', 'r(ce,ce)'), 3)]
     df = _records('cifar100', 'csa', {'ce': 39.0, 'crt': 41.0, 'cbrs': 34.0})
     row = verdict_table(df, cams=cams).iloc[-1]
-    assert 'Figure 3' in row.claim and row.verdict == 'reproduced' and row.ours.startswith('r(CE,CE)−r(CE,CB-RS) many +'), row.ours
+    assert 'Figure 3' in row.claim and row.verdict == 'reproduced' and row.ours.startswith('r(ce,ce)−r(ce,cbrs) many +'), row.ours
     assert verdict_table(df, cams=cams[cams.method == 'ce']).iloc[-1].verdict == 'not run'   # no CB-RS maps: nothing to judge
     same = cams.assign(cams=[rec('ce', 0, 'csa', 0.05)['cams']] * len(cams))                # every map alike: no move of attention
     assert verdict_table(df, cams=same).iloc[-1].verdict == 'not'
