@@ -21,7 +21,8 @@ __all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'KEYS', 'Co
            'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid', 'rehearsal',
            'rehearse', 'import_records', 'load_results', 'split_superseded', 'twin_records', 'in_grid', 'summarise',
            'seed_gap', 'paired_gap', 'judge', 'best_of_trace', 'trace_table', 'pm', 'trace_frame', 'plot_trace',
-           'cam_pairs', 'cam_agreement', 'record_dataset', 'show_record_cams', 'cam_table', 'cam_figure']
+           'record_shots', 'cam_pairs', 'cam_agreement', 'record_dataset', 'show_record_cams', 'cam_table',
+           'cam_figure']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max', 'n_test', 'draw')   # fields added after records existed: hashed only when set
@@ -554,8 +555,12 @@ def _cam_corr(ra: dict, rb: dict) -> pd.Series:
         out[i] = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else np.nan
     return pd.Series(out, dtype=float)
 
-def cam_pairs(a: pd.DataFrame, b: pd.DataFrame | None = None) -> pd.DataFrame:
-    "For every pair of runs with different seeds, one from `a` and one from `b` (`b` None: distinct pairs within `a`), with Grad-CAM maps (`cams`): the mean correlation of their maps over the images of each shot group of the images' classes, and over `all`; one row a pair (`seed_a`, `seed_b`)."
+def record_shots(r: dict) -> np.ndarray:
+    "The shot group of each class of record `r` by its own rule: `shot_groups` of its `train_counts`."
+    return shot_groups(r['train_counts'], r.get('shot_rule') or 'auto')
+
+def cam_pairs(a: pd.DataFrame, b: pd.DataFrame | None = None, shots=record_shots) -> pd.DataFrame:
+    "For every pair of runs with different seeds, one from `a` and one from `b` (`b` None: distinct pairs within `a`), with Grad-CAM maps (`cams`): the mean correlation of their maps over the images of each shot group of the images' classes (`shots(record)`: a group per class), and over `all`; one row a pair (`seed_a`, `seed_b`)."
     def has(d): return [r for r in d.to_dict('records') if isinstance(r.get('cams'), dict)] if len(d) and 'cams' in d else []
     ra = has(a); rb = ra if b is None else has(b)
     rows = []
@@ -563,16 +568,15 @@ def cam_pairs(a: pd.DataFrame, b: pd.DataFrame | None = None) -> pd.DataFrame:
         for j, y in enumerate(rb):
             if x['seed'] == y['seed'] or (b is None and j <= i): continue
             c = _cam_corr(x, y)
-            shots = shot_groups(x['train_counts'], x.get('shot_rule') or 'auto')
-            cls = dict(zip(x['cams']['idx'], x['cams']['classes']))
-            g = pd.Series({k: shots[cls[k]] for k in c.index}, dtype=object)
+            groups, cls = shots(x), dict(zip(x['cams']['idx'], x['cams']['classes']))
+            g = pd.Series({k: groups[cls[k]] for k in c.index}, dtype=object)
             rows.append({'seed_a': x['seed'], 'seed_b': y['seed'], **c.groupby(g).mean().to_dict(), 'all': c.mean()})
     t = pd.DataFrame(rows)
     return t[['seed_a', 'seed_b'] + [s for s in ('many', 'medium', 'few') if s in t] + ['all']] if len(t) else t
 
-def cam_agreement(a: pd.DataFrame, b: pd.DataFrame | None = None) -> pd.DataFrame:
+def cam_agreement(a: pd.DataFrame, b: pd.DataFrame | None = None, shots=record_shots) -> pd.DataFrame:
     "How alike the Grad-CAM maps (`cams`) of two sets of runs are (`cam_pairs`): rows the shot groups and `all`, columns the mean and std over pairs of runs with different seeds, and `pairs`."
-    t = cam_pairs(a, b)
+    t = cam_pairs(a, b, shots)
     if not len(t): return pd.DataFrame(columns=['mean', 'std', 'pairs'])
     t = t.drop(columns=['seed_a', 'seed_b'])
     return pd.DataFrame({'mean': t.mean(), 'std': t.std(ddof=1) if len(t) > 1 else np.nan, 'pairs': t.notna().sum()})
@@ -608,16 +612,16 @@ def show_record_cams(records: dict, ds=None, n=10):
     for ax in axs.flat: ax.set_axis_off()
     return fig
 
-def cam_table(d: pd.DataFrame, a, b, by='method', labels=None) -> pd.DataFrame:
-    "`cam_agreement` of the Grad-CAM maps in `d` within `a`, within `b`, and between them (values of column `by`, named by `labels`; pairs of runs with different seeds): mean ± std over pairs (n), per shot group (the records' own, by count)."
+def cam_table(d: pd.DataFrame, a, b, by='method', labels=None, shots=record_shots) -> pd.DataFrame:
+    "`cam_agreement` of the Grad-CAM maps in `d` within `a`, within `b`, and between them (values of column `by`, named by `labels`; pairs of runs with different seeds): mean ± std over pairs (n), per shot group (`shots`; default the records' own, by count)."
     la, lb = ((labels or {}).get(x, x) for x in (a, b))
-    rows = {f'{la} vs {la}': cam_agreement(d[d[by] == a]), f'{lb} vs {lb}': cam_agreement(d[d[by] == b]),
-            f'{la} vs {lb}': cam_agreement(d[d[by] == a], d[d[by] == b])}
+    rows = {f'{la} vs {la}': cam_agreement(d[d[by] == a], shots=shots), f'{lb} vs {lb}': cam_agreement(d[d[by] == b], shots=shots),
+            f'{la} vs {lb}': cam_agreement(d[d[by] == a], d[d[by] == b], shots)}
     return pd.DataFrame({k: {g: pm(t.loc[g, 'mean'], t.loc[g, 'std'], int(t.loc[g, 'pairs']), digits=2) for g in t.index}
                          for k, t in rows.items() if len(t)}).T
 
-def cam_figure(d: pd.DataFrame, rows, by='method', seed=0, n=12, labels=None, title=None) -> dict:
-    "Seed `seed`'s Grad-CAM maps of each of `rows` (values of column `by` in `d`) side by side on `n` shared test images (`show_record_cams`), and `cam_table` of `rows[0]` against each other row. Returns those tables; {} and nothing drawn unless every row has a record of that seed with maps."
+def cam_figure(d: pd.DataFrame, rows, by='method', seed=0, n=12, labels=None, title=None, shots=record_shots) -> dict:
+    "Seed `seed`'s Grad-CAM maps of each of `rows` (values of column `by` in `d`) side by side on `n` shared test images (`show_record_cams`), and `cam_table` of `rows[0]` against each other row (shot groups by `shots`). Returns those tables; {} and nothing drawn unless every row has a record of that seed with maps."
     import matplotlib.pyplot as plt
     d = d[d.cams.map(lambda c: isinstance(c, dict))] if len(d) and 'cams' in d else d.iloc[:0]
     if not len(d): return {}
@@ -627,4 +631,4 @@ def cam_figure(d: pd.DataFrame, rows, by='method', seed=0, n=12, labels=None, ti
     fig = show_record_cams({f"{name(r)} ({f.acc.iloc[0]:.1f}%)": f.iloc[0].to_dict() for r, f in first.items()}, n=n)
     if title: fig.suptitle(title, fontsize=9)
     plt.show()
-    return {f'{name(rows[0])} vs {name(r)}': cam_table(d, rows[0], r, by, labels) for r in rows[1:]}
+    return {f'{name(rows[0])} vs {name(r)}': cam_table(d, rows[0], r, by, labels, shots) for r in rows[1:]}

@@ -8,16 +8,16 @@ import json
 import numpy as np, pandas as pd
 from .data import CIFAR_CI, SHOTS
 from .train import METRICS
-from .experiments import Config, grid, method_rows, register_grid, load_results, split_superseded, in_grid, summarise, pm, run_grid, seed_gap, paired_gap, judge, cam_figure, cam_pairs
+from .experiments import Config, grid, method_rows, register_grid, load_results, split_superseded, in_grid, summarise, pm, run_grid, seed_gap, paired_gap, judge, cam_figure, cam_pairs, record_shots
 
 # %% auto #0
 __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'OFFICIAL_SHOTS', 'LABELS', 'PAPER_T1',
            'DATASET_NAMES', 'OFFICIAL_PC', 'GAMMA1', 'CLAIMS', 'CAM_CLAIM', 'resampling_grid',
            'resampling_cifar100_grid', 'resampling_cifar100_cpu_grid', 'head_tail', 'with_head_tail', 'official_shots',
-           'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'table1_variant', 'resampling_crt_epoch_grid',
-           'crt_epoch_table', 'table1_paper_rows', 'resampling_trace_grid', 'official_head_tail',
-           'resampling_draw_grid', 'embeddings', 'plot_embeddings', 'judge_claim', 'paper_evidence', 'cam_frame',
-           'verdict_table', 'show_gradcam_pairs', 'figure3', 'resampling_gradcam_grid']
+           'official_groups', 'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'table1_variant',
+           'resampling_crt_epoch_grid', 'crt_epoch_table', 'table1_paper_rows', 'resampling_trace_grid',
+           'official_head_tail', 'resampling_draw_grid', 'embeddings', 'plot_embeddings', 'judge_claim',
+           'paper_evidence', 'cam_frame', 'verdict_table', 'show_gradcam_pairs', 'figure3', 'resampling_gradcam_grid']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -92,6 +92,13 @@ def official_shots(df: pd.DataFrame) -> pd.DataFrame:
             pc = np.array(df.loc[sel, 'per_class_acc'].tolist(), dtype=float)
             df.loc[sel, 'acc_many'], df.loc[sel, 'acc_medium'], df.loc[sel, 'acc_few'] = np.nanmean(pc[:, :a], 1), np.nanmean(pc[:, a:b], 1), np.nanmean(pc[:, b:], 1)
     return df
+
+def official_groups(r: dict) -> np.ndarray:
+    "The shot group of each class of record `r` as `official_shots` splits them: by class index for 100 classes (36 / 35 / 29), else the record's own (`record_shots`)."
+    K = len(r['train_counts'])
+    if K not in OFFICIAL_SHOTS: return record_shots(r)
+    a, b = OFFICIAL_SHOTS[K]
+    return np.array(['many'] * a + ['medium'] * (b - a) + ['few'] * (K - b))
 
 LABELS = {'ce': 'Uniform (CE)', 'crt': 'cRT', 'cbrs': 'CB-RS'}
 
@@ -297,10 +304,10 @@ CAM_CLAIM = ("Re-sampling moves where the model looks on head-class images (Figu
              [('cifar100', 'r(ce,ce)', 'r(ce,cbrs)', 'acc_many')])
 
 def cam_frame(cams: pd.DataFrame, a='ce', b='cbrs') -> pd.DataFrame:
-    "Figure 3's claim as rows `judge_claim` reads: per dataset and schedule, one row a pair of runs with different seeds (`cam_pairs`), method 'r(a,a)' within `a` or 'r(a,b)' across, its mean map correlation per shot group in `acc_many` / `acc_medium` / `acc_few` / `acc`."
+    "Figure 3's claim as rows `judge_claim` reads: per dataset and schedule, one row a pair of runs with different seeds (`cam_pairs`, shot groups as `official_groups`), method 'r(a,a)' within `a` or 'r(a,b)' across, its mean map correlation per shot group in `acc_many` / `acc_medium` / `acc_few` / `acc`."
     rows = []
     for (ds_, s), e in (cams.groupby(['dataset', 'schedule']) if len(cams) else []):
-        for name, t in ((f'r({a},{a})', cam_pairs(e[e.method == a])), (f'r({a},{b})', cam_pairs(e[e.method == a], e[e.method == b]))):
+        for name, t in ((f'r({a},{a})', cam_pairs(e[e.method == a], shots=official_groups)), (f'r({a},{b})', cam_pairs(e[e.method == a], e[e.method == b], official_groups))):
             rows += [dict(dataset=ds_, schedule=s, method=name, seed=i, **{('acc' if k == 'all' else f'acc_{k}'): v for k, v in r.items() if k not in ('seed_a', 'seed_b')})
                      for i, r in enumerate(t.to_dict('records'))]
     return pd.DataFrame(rows, columns=['dataset', 'schedule', 'method', 'seed', *METRICS])
@@ -343,11 +350,11 @@ def show_gradcam_pairs(models: dict, ds, idx, stats=None, ncols=None):
 
 # %% ../nbs/10_resampling_study.ipynb #06bb2325
 def figure3(df: pd.DataFrame, dataset='cifar100', a='ce', b='cbrs', seed=0, n=12) -> dict:
-    "Figure 3 from the records' Grad-CAM maps: for each schedule (the paper's, then one-cycle) where seed `seed` of methods `a` and `b` on `dataset` has maps, their maps side by side on `n` shared test images (`cam_figure`). Returns {schedule: `cam_table` of `a` against `b` over every seed of that schedule}."
+    "Figure 3 from the records' Grad-CAM maps: for each schedule (the paper's, then one-cycle) where seed `seed` of methods `a` and `b` on `dataset` has maps, their maps side by side on `n` shared test images (`cam_figure`). Returns {schedule: `cam_table` of `a` against `b` over every seed of that schedule, shot groups as `official_groups`}."
     d = df[(df.dataset == dataset) & df.method.isin([a, b])]
     out = {}
     for s in ('paper', 'one_cycle'):
-        t = cam_figure(on_schedule(d, s), [a, b], labels=LABELS, seed=seed, n=n,
+        t = cam_figure(on_schedule(d, s), [a, b], labels=LABELS, seed=seed, n=n, shots=official_groups,
                        title=f"{dataset}, {'the paper' if s == 'paper' else s} schedule, seed {seed}")
         if t: out[s] = next(iter(t.values()))
     return out

@@ -209,3 +209,23 @@ def test_figure3_claim_is_judged_from_map_agreement():
     same = cams.assign(cams=[rec('ce', 0, 'csa', 0.05)['cams']] * len(cams))                # every map alike: no move of attention
     assert verdict_table(df, cams=same).iloc[-1].verdict == 'not'
     assert len(verdict_table(df)) == len(verdict_table(df, cams=cams)) - 1                     # without `cams`, no Figure 3 row
+
+def test_cam_shot_groups_follow_the_official_index_split():
+    "Figure 3's agreement, like nb 10's tables, puts CIFAR-100-LT's classes in many / medium / few by the official code's index split (36 / 35 / 29), not the records' count rule (35 / 35 / 30)."
+    import base64
+    from lt_repro.resampling import official_groups, cam_frame
+    from lt_repro.experiments import record_shots, cam_pairs
+    counts = [int(500 * 0.01 ** (i / 99)) for i in range(100)]
+    r = dict(train_counts=counts, shot_rule='count')
+    assert [list(official_groups(r)).count(g) for g in ('many', 'medium', 'few')] == [36, 35, 29]
+    assert [list(record_shots(r)).count(g) for g in ('many', 'medium', 'few')] == [35, 35, 30] and record_shots(r)[35] == 'medium'
+    m = np.random.default_rng(2).random((8, 8))
+    def rec(s, flip):   # images of classes 0 and 35: class 35's map is inverted in the second run, class 0's the same
+        maps = np.stack([m, 1 - m if flip else m])
+        return dict(method='ce', seed=s, dataset='cifar100', schedule='csa', params={}, train_counts=counts, shot_rule='count', acc=40.0,
+                    cams=dict(classes=[0, 35], idx=[0, 3500], shape=[8, 8], pred=[0, 35], cam=base64.b64encode((maps * 255).round().astype(np.uint8).tobytes()).decode()))
+    d = pd.DataFrame([rec(0, False), rec(1, True)])
+    by_count, official = cam_pairs(d), cam_pairs(d, shots=official_groups)
+    assert by_count['many'].iloc[0] > 0.99 and by_count['medium'].iloc[0] < -0.99    # class 35 is medium by count
+    assert abs(official['many'].iloc[0]) < 0.01 and 'medium' not in official          # and many by index: mean of +1 and -1
+    assert abs(cam_frame(d).acc_many.iloc[0]) < 0.01                                    # the verdict row reads the official split
