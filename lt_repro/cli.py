@@ -12,7 +12,7 @@ from .experiments import Config, grid, method_rows, run_grid, get_grid, GRIDS, l
 # the study modules register their grids on import
 STUDIES = ('lt_repro.resampling',)
 # the grids that need a GPU at full scale (CIFAR, ResNet-32): what `lt_repro stage` and `lt_repro rehearse` cover by default
-GPU_GRIDS = ('dive_flatness', 'dive', 'stg', 'stg_ablation', 'csa_table2', 'csa_ablation', 'auxiliary', 'resampling_cifar100', 'resampling_crt_epoch', 'resampling_gradcam')
+GPU_GRIDS = ('dive_flatness', 'dive', 'stg', 'stg_ablation', 'csa_table2', 'csa_ablation', 'auxiliary', 'resampling_cifar100', 'resampling_crt_epoch', 'resampling_crt_bn', 'resampling_gradcam')
 
 def _load_studies():
     import importlib

@@ -12,12 +12,13 @@ from .experiments import Config, grid, method_rows, register_grid, load_results,
 
 # %% auto #0
 __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'OFFICIAL_SHOTS', 'LABELS', 'PAPER_T1',
-           'DATASET_NAMES', 'OFFICIAL_PC', 'GAMMA1', 'CLAIMS', 'CAM_CLAIM', 'resampling_grid',
+           'DATASET_NAMES', 'CRT_VARIANTS', 'OFFICIAL_PC', 'GAMMA1', 'CLAIMS', 'CAM_CLAIM', 'resampling_grid',
            'resampling_cifar100_grid', 'resampling_cifar100_cpu_grid', 'head_tail', 'with_head_tail', 'official_shots',
            'official_groups', 'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'table1_variant',
-           'resampling_crt_epoch_grid', 'crt_epoch_table', 'table1_paper_rows', 'resampling_trace_grid',
-           'official_head_tail', 'resampling_draw_grid', 'embeddings', 'plot_embeddings', 'judge_claim',
-           'paper_evidence', 'cam_frame', 'verdict_table', 'show_gradcam_pairs', 'figure3', 'resampling_gradcam_grid']
+           'resampling_crt_epoch_grid', 'resampling_crt_bn_grid', 'crt_variant_table', 'table1_paper_rows',
+           'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings', 'plot_embeddings',
+           'judge_claim', 'paper_evidence', 'cam_frame', 'verdict_table', 'show_gradcam_pairs', 'figure3',
+           'resampling_gradcam_grid']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -172,19 +173,27 @@ def resampling_crt_epoch_grid(scale='full') -> list[Config]:
     "Table 1's CIFAR-100-LT cRT rows (both schedules) with the decoupling code's class-aware epoch, N draws (`epoch='dataset'`), as the experiment `resampling_crt_epoch`: under `fit_cache` each re-uses CE's fit of the same seed and schedule."
     return table1_variant('resampling_crt_epoch', scale, lambda c: c.method == 'crt', epoch='dataset')
 
-def crt_epoch_table(main: pd.DataFrame, var: pd.DataFrame) -> pd.DataFrame:
-    "CIFAR-100-LT cRT with n_max·K draws an epoch (`main`: Table 1's records) against N draws (`var`: `resampling_crt_epoch`'s), per schedule: mean ± std of each, and N − n_max·K paired by seed, for All / Many / Med. / Few (official shots). Empty until `var` has records."
+@register_grid('resampling_crt_bn')
+def resampling_crt_bn_grid(scale='full') -> list[Config]:
+    "Table 1's CIFAR-100-LT cRT rows (both schedules) with φ's BatchNorm in train mode during cRT, as the decoupling code runs it (`bn='train'`: batch statistics, running statistics re-estimated on the class-aware batches), as the experiment `resampling_crt_bn`: under `fit_cache` each re-uses CE's fit of the same seed and schedule."
+    return table1_variant('resampling_crt_bn', scale, lambda c: c.method == 'crt', bn='train')
+
+CRT_VARIANTS = {'resampling_crt_epoch': ('N draws an epoch', resampling_crt_epoch_grid),
+                'resampling_crt_bn': ('BN statistics re-estimated', resampling_crt_bn_grid)}   # what each differs in from Table 1's cRT: both the decoupling code's
+
+def crt_variant_table(main: pd.DataFrame, var: pd.DataFrame, name='resampling_crt_epoch') -> pd.DataFrame:
+    "CIFAR-100-LT cRT of Table 1 (`main`: its records; n_max·K draws an epoch, φ's BatchNorm in eval mode) against the variant grid `name` of `CRT_VARIANTS` (`var`: its records), per schedule: mean ± std of each, and variant − Table 1 paired by seed (the same CE fit), for All / Many / Med. / Few (official shots). Empty until `var` has records."
+    label, fn = CRT_VARIANTS[name]
     main = official_shots(main[in_grid(main, resampling_cifar100_grid('full'))]); main = main[main.method == 'crt']
-    var = official_shots(var[in_grid(var, resampling_crt_epoch_grid('full'))]) if len(var) else var
+    var = official_shots(var[in_grid(var, fn('full'))]) if len(var) else var
     rows = []
     for s in (PAPER_SCHEDULE['cifar100'], 'one_cycle'):
         a, b = (x[x.schedule == s].set_index('seed') if len(x) else x for x in (main, var))
         if not len(a) or not len(b): continue
         for col, m in zip(('All', 'Many', 'Med.', 'Few'), METRICS):
             g = paired_gap(b[m], a[m])
-            rows.append({'schedule': s, 'metric': col, 'n_max·K draws (Table 1)': pm(a[m].mean(), a[m].std(), len(a)),
-                         'N draws (decoupling code)': pm(b[m].mean(), b[m].std(), len(b)),
-                         'N − n_max·K, same seed': '–' if g is None else f"{g[0]:+.1f} ± {g[1]:.1f} (n={g[2]})"})
+            rows.append({'schedule': s, 'metric': col, 'Table 1 cRT': pm(a[m].mean(), a[m].std(), len(a)), label: pm(b[m].mean(), b[m].std(), len(b)),
+                         'difference, same seed': '–' if g is None else f"{g[0]:+.1f} ± {g[1]:.1f} (n={g[2]})"})
     return pd.DataFrame(rows)
 
 # %% ../nbs/10_resampling_study.ipynb #2ca88aab

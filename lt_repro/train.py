@@ -414,12 +414,16 @@ class ValidateAtEnd(Callback):
         if self.epoch < self.n_epoch - 1: raise CancelValidException()
 
 class FrozenBody(Callback):
-    "Freeze `model.body` during fit: no gradients and BatchNorm kept in eval mode."
+    "Freeze `model.body` during fit: no gradients; BatchNorm kept in eval mode (`bn='eval'`: the main fit's statistics), or left in train mode (`bn='train'`: batch statistics, running statistics re-estimated, as the decoupling code's cRT)."
     order = 1
+    def __init__(self, bn='eval'):
+        if bn not in ('eval', 'train'): raise ValueError(f"bn must be 'eval' or 'train', got {bn!r}")
+        self.bn = bn
     def before_fit(self):
         self.saved = [p.requires_grad for p in self.model.body.parameters()]
         for p in self.model.body.parameters(): p.requires_grad_(False)
-    def before_train(self): self.model.body.eval()
+    def before_train(self):
+        if self.bn == 'eval': self.model.body.eval()
     def after_fit(self):
         for p, r in zip(self.model.body.parameters(), self.saved): p.requires_grad_(r)
 
@@ -526,8 +530,8 @@ def fit_lt(learn: Learner, epochs: int, lr: float, schedule='one_cycle', cbs=Non
 
 # %% ../nbs/03_train.ipynb #21c5f253
 def crt(learn: Learner, ds: LTDataset, epochs=10, lr=0.1, schedule='cosine', reinit=True, sampler='class_aware', head='main', seed=0,
-        freeze=True, cbs=None, opt_func=None):
-    "cRT: freeze φ, (re-)initialise head `head`, re-train it with class-aware batches (`freeze=False`: fine-tune all; `cbs`: extra callbacks; `opt_func`: another optimiser for this stage)."
+        freeze=True, cbs=None, opt_func=None, bn='eval'):
+    "cRT: freeze φ, (re-)initialise head `head`, re-train it with class-aware batches (`freeze=False`: fine-tune all; `cbs`: extra callbacks; `opt_func`: another optimiser for this stage; `bn`: φ's BatchNorm mode, `FrozenBody`)."
     if reinit: learn.model.reset_head(head)
     train0, opt0 = learn.dls.loaders[0], learn.opt_func
     learn.dls.loaders[0] = train0.new(order=make_order(sampler, ds.y_train, train0.bs, seed + 7919))
@@ -535,7 +539,7 @@ def crt(learn: Learner, ds: LTDataset, epochs=10, lr=0.1, schedule='cosine', rei
     learn.create_opt()
     mix = [c for c in learn.cbs if isinstance(c, MixHandler)]   # stage-1 augmentation (e.g. mixup) is not part of cRT
     try:
-        with learn.removed_cbs(mix): fit_lt(learn, epochs, lr, schedule, cbs=([FrozenBody()] if freeze else []) + list(cbs or []))
+        with learn.removed_cbs(mix): fit_lt(learn, epochs, lr, schedule, cbs=([FrozenBody(bn)] if freeze else []) + list(cbs or []))
     finally: learn.dls.loaders[0], learn.opt_func = train0, opt0
     return learn
 
@@ -597,10 +601,11 @@ def mixup_fit_key(alpha) -> str:
     return f'mixup{float(alpha)}' if alpha else 'ce'
 
 @register_method('crt')
-def crt_recipe(epochs=10, lr=None, schedule='cosine', reinit=True, mixup=None, epoch='max'):
-    "cRT after a CE (or mixup) main fit; `epoch`: a class-aware epoch of n_max·K draws ('max', seed 001's notebooks) or N ('dataset', the decoupling code's ⌊N/B⌋ steps)."
+def crt_recipe(epochs=10, lr=None, schedule='cosine', reinit=True, mixup=None, epoch='max', bn='eval'):
+    "cRT after a CE (or mixup) main fit; `epoch`: a class-aware epoch of n_max·K draws ('max', seed 001's notebooks) or N ('dataset', the decoupling code's ⌊N/B⌋ steps); `bn`: φ's BatchNorm kept in eval mode ('eval') or re-estimated on the balanced batches ('train', the decoupling code)."
+    FrozenBody(bn)   # a bad `bn` fails here, when the recipe is built, not after the main fit
     def stage(learn, ds, cfg):
-        crt(learn, ds, epochs, lr if lr is not None else cfg.lr, schedule, reinit, sampler={'name': 'class_aware', 'epoch': epoch}, seed=cfg.seed)
+        crt(learn, ds, epochs, lr if lr is not None else cfg.lr, schedule, reinit, sampler={'name': 'class_aware', 'epoch': epoch}, seed=cfg.seed, bn=bn)
     return Recipe('uniform', [MixUp(mixup)] if mixup else [], post=[stage], fit_key=mixup_fit_key(mixup), resumable=True, post_epochs=epochs)
 
 @register_method('mixup')

@@ -137,7 +137,7 @@ def test_official_shots_split_cifar100_by_index():
 
 def test_crt_epoch_grid_shares_ce_fits_and_pairs_by_seed():
     "The N-draw cRT variant re-uses the CE fit of its seed and schedule (so it costs only its classifier stage), and its table pairs by seed."
-    from lt_repro.resampling import resampling_crt_epoch_grid, crt_epoch_table
+    from lt_repro.resampling import resampling_crt_epoch_grid, resampling_crt_bn_grid, crt_variant_table
     from lt_repro.experiments import _fit_group
     main, var = resampling_cifar100_grid(), resampling_crt_epoch_grid()
     assert len(var) == 6 and {c.experiment for c in var} == {'resampling_crt_epoch'} and all(c.params['epoch'] == 'dataset' for c in var)
@@ -149,12 +149,18 @@ def test_crt_epoch_grid_shares_ce_fits_and_pairs_by_seed():
         return pd.DataFrame([dict(c.to_dict(), config_id=c.config_id, acc=acc(c.seed), acc_many=acc(c.seed), acc_medium=acc(c.seed),
                                   acc_few=acc(c.seed), per_class_acc=[acc(c.seed)] * 100) for c in cfgs])
     m = recs([c for c in main if c.method == 'crt'], lambda s: 40.0 + s)
-    assert len(crt_epoch_table(m, pd.DataFrame())) == 0                                      # not run: no rows
+    assert len(crt_variant_table(m, pd.DataFrame())) == 0                                    # not run: no rows
     v = recs(var, lambda s: 41.0 + 2 * s)                                                    # N draws: +1, +2, +3 over seeds 0, 1, 2
-    t = crt_epoch_table(pd.concat([m, recs([c for c in main if c.method == 'ce'], lambda s: 0.0)]), v)
+    t = crt_variant_table(pd.concat([m, recs([c for c in main if c.method == 'ce'], lambda s: 0.0)]), v)
     assert list(t.schedule.unique()) == ['csa', 'one_cycle'] and list(t.metric[:4]) == ['All', 'Many', 'Med.', 'Few']
-    assert t['N − n_max·K, same seed'].iloc[0] == '+2.0 ± 1.0 (n=3)', t                     # paired by seed, CE rows left out
-    assert t['n_max·K draws (Table 1)'].iloc[0] == '41.0 ± 1.0 (n=3)'
+    assert t['difference, same seed'].iloc[0] == '+2.0 ± 1.0 (n=3)', t                      # paired by seed, CE rows left out
+    assert t['Table 1 cRT'].iloc[0] == '41.0 ± 1.0 (n=3)' and t['N draws an epoch'].iloc[0] == '43.0 ± 2.0 (n=3)'
+    bn = resampling_crt_bn_grid()                                                            # the BatchNorm variant: the same CE fits, its own configs
+    assert len(bn) == 6 and all(c.params['bn'] == 'train' and _fit_group(c) == ce[(c.schedule, c.seed)] for c in bn)
+    assert not {c.config_id for c in bn} & {c.config_id for c in main + var}
+    assert len(crt_variant_table(m, v, 'resampling_crt_bn')) == 0                            # the N-draw records are not the BN grid's
+    tb = crt_variant_table(m, recs(bn, lambda s: 39.0), 'resampling_crt_bn')
+    assert tb['difference, same seed'].iloc[0] == '-2.0 ± 1.0 (n=3)' and 'BN statistics re-estimated' in tb
 
 def test_gradcam_grid_shares_ce_fits_with_the_crt_epoch_grid():
     "Figure 3's paper-schedule runs: Table 1's CE and CB-RS configs under their own experiment; CE shares the main fit that the N-draw cRT's CE stage leaves in the cache."

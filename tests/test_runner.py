@@ -129,6 +129,22 @@ def test_crt_trains_without_stage1_mixup(monkeypatch):
     T.train_lt(ds, 'crt', {'epochs': 1, 'mixup': 0.4}, epochs=1, lr=0.1, schedule='cosine', mom=0.0, wd=0.0, device='cpu')
     assert 'MixUp' in seen[0] and 'MixUp' not in seen[1] and 'FrozenBody' not in seen[0]
 
+def test_crt_bn_mode_keeps_or_reestimates_the_frozen_body_statistics():
+    "cRT freezes φ's weights either way; with bn='eval' its BatchNorm statistics stay the main fit's, with bn='train' (the decoupling code) they are re-estimated on the balanced batches."
+    from lt_repro.data import get_lt_dataset
+    from lt_repro.train import train_lt, crt
+    ds = get_lt_dataset('mnist', 10, 0, n_max=40, n_test=50)
+    _, learn = train_lt(ds, 'ce', model='resnet32', epochs=1, lr=0.1, schedule='cosine', bs=32, seed=0, device='cpu')
+    stats = lambda: [b.clone() for n, b in learn.model.body.named_buffers() if n.endswith(('running_mean', 'running_var'))]
+    weights = lambda: [p.clone() for p in learn.model.body.parameters()]
+    s0, w0 = stats(), weights()
+    crt(learn, ds, epochs=1, lr=0.1)
+    assert all(torch.equal(a, b) for a, b in zip(s0, stats()))
+    crt(learn, ds, epochs=1, lr=0.1, bn='train')
+    assert not any(torch.equal(a, b) for a, b in zip(s0, stats())) and all(torch.equal(a, b) for a, b in zip(w0, weights()))
+    assert all(p.requires_grad for p in learn.model.body.parameters())              # unfrozen again after the stage
+    with pytest.raises(ValueError, match='bn must be'): get_recipe('crt', {'bn': 'frozen'})
+
 
 def test_fit_cache_shares_first_stages_and_changes_nothing(tmp_path, monkeypatch):
     "cRT+mixup loads the mixup row's fit, DiVE's teacher the BSCE row's; every record equals the one trained without sharing."
