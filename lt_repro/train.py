@@ -680,11 +680,22 @@ def _atomic_save(obj, path):
     finally:
         if tmp.exists(): tmp.unlink()
 
-def code_hash() -> str:
-    "A hash of this package's source files: the code a fit runs, whatever a commit changes in notebooks' prose, results or docs."
+def _code_tree(src: str) -> str:
+    "The syntax tree of module source `src` without docstrings and positions: what it executes, not its prose, comments or layout."
+    import ast
+    tree = ast.parse(src)
+    for node in ast.walk(tree):
+        b = getattr(node, 'body', None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and b and isinstance(b[0], ast.Expr) \
+           and isinstance(b[0].value, ast.Constant) and isinstance(b[0].value.value, str): node.body = b[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+def code_hash(folder=None) -> str:
+    "A hash of the code of this package's modules (`folder`: another copy's), by `_code_tree` (nbdev's index `_modidx.py` left out): the code a fit runs, whatever a commit changes in docstrings, comments, notebooks' prose, results or docs."
     import lt_repro
     h = hashlib.sha1()
-    for p in sorted(Path(lt_repro.__file__).parent.glob('*.py')): h.update(p.name.encode()); h.update(p.read_bytes())
+    for p in sorted(Path(folder or Path(lt_repro.__file__).parent).glob('*.py')):
+        if p.name != '_modidx.py': h.update(p.name.encode()); h.update(_code_tree(p.read_text()).encode())
     return h.hexdigest()[:16]
 
 class FitCache:

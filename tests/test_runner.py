@@ -267,3 +267,20 @@ def test_killed_runner_leaves_no_worker(tmp_path):
         if not alive(worker): break
         time.sleep(0.1)
     assert not alive(worker), 'the pool worker outlived its runner'
+
+def test_code_hash_follows_code_not_prose(tmp_path):
+    "Fits and snapshots are keyed by `code_hash`: a docstring, a comment, a blank line or nbdev's index changes nothing; a changed statement changes it."
+    import shutil, lt_repro
+    from pathlib import Path
+    from lt_repro.train import code_hash
+    src = Path(lt_repro.__file__).parent
+    for p in src.glob('*.py'): shutil.copy(p, tmp_path/p.name)
+    h0 = code_hash(tmp_path)
+    assert h0 == code_hash()
+    t = tmp_path/'train.py'; s = t.read_text()
+    t.write_text(s.replace('"Freeze `model.body` during fit:', '"Freeze φ (`model.body`) during fit:', 1)
+                 .replace('# the official `epoch + 1 > ms` on 0-based epochs', '# as the official code', 1) + '\n\n# a trailing comment\n')
+    (tmp_path/'_modidx.py').write_text('d = {}\n')
+    assert t.read_text() != s and code_hash(tmp_path) == h0
+    t.write_text(s.replace('if e >= round(ms * s): m = g', 'if e > round(ms * s): m = g', 1))
+    assert t.read_text() != s and code_hash(tmp_path) != h0
