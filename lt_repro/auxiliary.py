@@ -94,7 +94,7 @@ def weight_norm_cv(model, head='main') -> float:
     return float(n.std() / n.mean())
 
 # %% ../nbs/12_auxiliary.ipynb #a8ebaba6
-AUX_ROWS = [('ce', {}), ('cbs_rrs', {'lambdas': (1.0, 0.0)}), ('cbs_rrs', {}), ('cbs_rrs', {'ss': True}), ('ft_cbs', {}),
+AUX_ROWS = [('ce', {}), ('cbs_rrs', {'lambdas': (1.0, 0.0)}), ('cbs_rrs', {}), ('cbs_rrs', {'ss': True}), ('ft_cbs', {}), ('ft_cbs', {'lr': 0.01}),
             ('cbs_rrs', {'lambdas': (1.0, 1.0)}), ('cbs_rrs', {'lambdas': (1.0, 0.5)}), ('cbs_rrs', {'rot_aug': True})]
 
 @register_grid('auxiliary')
@@ -103,7 +103,7 @@ def auxiliary_grid(scale='full'):
     from lt_repro.experiments import grid, method_rows
     if scale == 'ci':
         ci = dict(experiment='auxiliary_ci', dataset='mnist', **MNIST_CI, model='lenet32', epochs=1, lr=0.1, mom=0.0, wd=0.0, schedule='cosine')
-        return grid(ci, (0,), method_rows(*[(m, p if m != 'ft_cbs' else {'epochs': 1}) for m, p in AUX_ROWS]))
+        return grid(ci, (0,), method_rows(*[(m, p if m != 'ft_cbs' else dict(p, epochs=1)) for m, p in AUX_ROWS]))
     return grid(dict(experiment='auxiliary', rho=100, epochs=200, batch_size=128, lr=0.1, mom=0.9, wd=2e-4), (0, 1, 2),
                 method_rows(*AUX_ROWS), schedule=('cosine', 'one_cycle'), dataset=('cifar10', 'cifar100'))   # §4.4: SGD with the cosine schedule
 
@@ -112,7 +112,7 @@ def auxiliary_cpu_grid(scale='full'):
     "The same rows at CPU scale: MNIST-LT and Fashion-LT rho=100, LeNet-32, seed 001's MNIST optimiser, 8 epochs, 3 seeds."
     from lt_repro.experiments import grid, method_rows
     full = scale == 'full'
-    rows = [(m, p if m != 'ft_cbs' else {'epochs': 4 if full else 1}) for m, p in AUX_ROWS]   # fine-tune 4 epochs, as cRT on MNIST
+    rows = [(m, p if m != 'ft_cbs' else dict(p, epochs=4 if full else 1)) for m, p in AUX_ROWS]   # fine-tune 4 epochs, as cRT on MNIST
     return grid(dict(experiment='auxiliary_cpu' if full else 'auxiliary_cpu_ci', rho=100, model='lenet32', epochs=8 if full else 1, **({} if full else MNIST_CI),
                      batch_size=128, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0, 1, 2) if full else (0,), method_rows(*rows),
                 dataset=('mnist', 'fashion'))
@@ -142,7 +142,7 @@ def auxiliary_places_lt_grid(scale='full'):
 def aux_label(method, params) -> str:
     "Row label of an auxiliary-learning record."
     if method == 'ce': return 'RRS-only'
-    if method == 'ft_cbs': return 'ftRRS+CBS'
+    if method == 'ft_cbs': return 'ftRRS+CBS' + (f" lr={params['lr']:g}" if params.get('lr') is not None else '')
     l = tuple(float(v) for v in params.get('lambdas', (0.5, 1.0)))
     if l == (1.0, 0.0): return 'CBS-only'
     name = 'CBS+RRS†' + ('+SS†' if params.get('ss') else '') + (' rot-aug' if params.get('rot_aug') else '')
@@ -164,6 +164,7 @@ def aux_verdict(d) -> pd.DataFrame:
     add('… and RRS-only on medium', 'CBS+RRS†', 'RRS-only', 'acc_medium'); add('… and RRS-only on few', 'CBS+RRS†', 'RRS-only', 'acc_few')
     add('… and CBS-only on many', 'CBS+RRS†', 'CBS-only', 'acc_many'); add('SS† adds (about one point)', 'CBS+RRS†+SS†', 'CBS+RRS†')
     add('joint training beats stage-wise ftRRS+CBS', 'CBS+RRS†', 'ftRRS+CBS')
+    add('… and ftRRS+CBS fine-tuned at a tenth of the lr', 'CBS+RRS†', 'ftRRS+CBS lr=0.01')   # fine-tuning at the full lr could wash out RRS's φ
     for r in ('CBS+RRS† 1:1', 'CBS+RRS† 1:0.5'): add(f'0.5:1 beats {r.split()[-1]}', 'CBS+RRS†', r)
     for r in ('CBS+RRS† 1:1', 'CBS+RRS† 1:0.5'):
         for end in ('RRS-only', 'CBS-only'): add(f'{r.split()[-1]} beats {end}', r, end)
