@@ -27,16 +27,16 @@ from .models import get_model, LTModel, cam_split, grad_cam
 
 # %% auto #0
 __all__ = ['CIFAR_STATS', 'DATA_DEFAULTS', 'IMAGENET_STATS', 'COMPILE_MODES', 'AUGS', 'METRICS', 'SCHEDULES',
-           'SCHEDULE_REVISIONS', 'METHODS', 'GRIDS', 'default_device', 'gpu_path', 'precision', 'cpu_bf16',
-           'cpu_has_bf16', 'cpu_isa', 'compile_mode', 'compiled', 'set_seed', 'run_seed', 'crop_flip',
+           'SCHEDULE_REVISIONS', 'METHODS', 'GRIDS', 'CORE_MODULES', 'default_device', 'gpu_path', 'precision',
+           'cpu_bf16', 'cpu_has_bf16', 'cpu_isa', 'compile_mode', 'compiled', 'set_seed', 'run_seed', 'crop_flip',
            'random_resized_crop', 'colour_jitter', 'center_crop', 'imagenet_aug', 'TensorDL', 'split_pair',
            'make_order', 'lt_dls', 'PerClassAccuracy', 'shot_metrics', 'logits', 'predict', 'feature_module',
            'features_of', 'accuracy_report', 'evaluate', 'EpochSchedule', 'ValidateAtEnd', 'FrozenBody', 'init_distrib',
            'GradAverage', 'sgd', 'DeviceSmoothLoss', 'HostLosses', 'BF16', 'lt_learner', 'fit_lt', 'crt', 'Recipe',
            'register_method', 'get_recipe', 'register_grid', 'get_grid', 'ce_recipe', 'cbrs_recipe', 'qpower_recipe',
            'mixup_fit_key', 'crt_recipe', 'mixup_recipe', 'train_lt', 'rng_state', 'set_rng_state', 'code_hash',
-           'FitCache', 'use_fit_cache', 'Snapshots', 'Snapshot', 'use_snapshots', 'killed_after', 'check_resume',
-           'TestTrace', 'use_test_trace', 'probe_cams', 'cam_maps']
+           'method_code_hash', 'FitCache', 'use_fit_cache', 'Snapshots', 'Snapshot', 'use_snapshots', 'killed_after',
+           'check_resume', 'TestTrace', 'use_test_trace', 'probe_cams', 'cam_maps']
 
 # %% ../nbs/03_train.ipynb #89136a4f
 CIFAR_STATS = ((0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010))
@@ -630,7 +630,8 @@ def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8,
         hit = fit_commit is not None
         if not hit:
             snaps = _SNAPSHOTS[0] if r.resumable and num_distrib() <= 1 else None
-            skey = snaps.key(ds, (r.fit_key if cache else None) or [method, params], learn, model, epochs, lr, schedule, bs, mom, wd, seed) if snaps else None
+            skey = snaps.key(ds, (r.fit_key if cache else None) or [method, params], learn, model, epochs, lr, schedule, bs, mom, wd, seed,
+                             code=method_code_hash(method)) if snaps else None   # an edit to another method's module leaves this run's snapshots usable
             snap = Snapshot(snaps, skey) if snaps else None
             fit_lt(learn, epochs, lr, schedule, cbs=[snap] if snap else None, start_epoch=snap.start if snap else 0)
             if snap: snaps.clear(skey); resumed = dict(epoch=snap.start, commit=snap.from_commit, train_s=round(snap.before_s, 2))
@@ -690,13 +691,20 @@ def _code_tree(src: str) -> str:
            and isinstance(b[0].value, ast.Constant) and isinstance(b[0].value.value, str): node.body = b[1:] or [ast.Pass()]
     return ast.dump(tree)
 
-def code_hash(folder=None) -> str:
-    "A hash of the code of this package's modules (`folder`: another copy's), by `_code_tree` (nbdev's index `_modidx.py` left out): the code a fit runs, whatever a commit changes in docstrings, comments, notebooks' prose, results or docs."
+CORE_MODULES = ('__init__', 'data', 'sampling', 'models', 'train', 'experiments')   # what every run executes; each method module imports only from these
+
+def code_hash(folder=None, modules=None) -> str:
+    "A hash of the code of this package's modules (`folder`: another copy's; `modules`: only these, by name), by `_code_tree` (nbdev's index `_modidx.py` left out): the code a fit runs, whatever a commit changes in docstrings, comments, notebooks' prose, results or docs."
     import lt_repro
     h = hashlib.sha1()
     for p in sorted(Path(folder or Path(lt_repro.__file__).parent).glob('*.py')):
-        if p.name != '_modidx.py': h.update(p.name.encode()); h.update(_code_tree(p.read_text()).encode())
+        if p.name != '_modidx.py' and (modules is None or p.stem in modules): h.update(p.name.encode()); h.update(_code_tree(p.read_text()).encode())
     return h.hexdigest()[:16]
+
+def method_code_hash(method, folder=None) -> str:
+    "`code_hash` of the modules a run of registered method `method` executes: `CORE_MODULES` and the module that registered it (every module, for a method registered outside the package)."
+    mod = getattr(METHODS.get(method), '__module__', '') or ''
+    return code_hash(folder, CORE_MODULES + (mod.split('.', 1)[1],)) if mod.startswith('lt_repro.') else code_hash(folder)
 
 class FitCache:
     "Main-fit results (model state and random states) keyed by everything that determines them, the package's code (`code_hash`) included; `salt`: the commit, which records name."
@@ -705,11 +713,12 @@ class FitCache:
             raise ValueError(f"shared fits are recorded with the commit of the code; got {salt!r}: commit first (or set LT_REPRO_COMMIT)")
         self.root, self.commit, self.salt = Path(root), salt, code_hash()   # a later commit with the same lt_repro/ shares the fits
         self.root.mkdir(parents=True, exist_ok=True)
-    def key(self, ds: LTDataset, fit_key, learn, model, epochs, lr, schedule, bs, mom, wd, seed) -> str:
+    def key(self, ds: LTDataset, fit_key, learn, model, epochs, lr, schedule, bs, mom, wd, seed, code=None) -> str:
+        "The key of a fit; `code`: the hash of the code it runs (default: the whole package's, `salt`)."
         ids = hashlib.sha1('\n'.join(map(str, ds.ids_train)).encode()).hexdigest()
         d = dict(fit=fit_key, data=[ds.name, float(ds.rho), ds.source.split(':')[0], ids, ds.num_classes], model=model if isinstance(model, str) else type(model).__name__,
                  arch=type(learn.model.body).__name__, epochs=epochs, lr=lr, schedule=schedule, bs=bs, mom=mom, wd=wd, seed=seed,
-                 device=learn.dls.train.device.type, precision=precision(learn.dls.train.device), torch=torch.__version__, commit=self.salt,
+                 device=learn.dls.train.device.type, precision=precision(learn.dls.train.device), torch=torch.__version__, commit=code or self.salt,
                  **({'compile': cm} if (cm := compile_mode()) else {}))   # a compiled fit is not an eager one's (other kernels)
         return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
     @contextlib.contextmanager
@@ -755,7 +764,7 @@ def _dumps(obj) -> bytes:
     f = io.BytesIO(); _Pickler(f).dump(obj); return f.getvalue()
 
 class Snapshots(FitCache):
-    "Mid-fit snapshots, every `every` epochs, keyed like `FitCache` (by the package's code, not the commit); a fit started again resumes from the last one."
+    "Mid-fit snapshots, every `every` epochs, keyed like `FitCache` (by the code, not the commit: `train_lt` passes the run's own, `method_code_hash`); a fit started again resumes from the last one."
     def __init__(self, root, salt: str, every=10):
         if every < 1: raise ValueError(f"every must be >= 1 epoch, got {every}")
         super().__init__(root, salt); self.every = every

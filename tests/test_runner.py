@@ -284,3 +284,20 @@ def test_code_hash_follows_code_not_prose(tmp_path):
     assert t.read_text() != s and code_hash(tmp_path) == h0
     t.write_text(s.replace('if e >= round(ms * s): m = g', 'if e > round(ms * s): m = g', 1))
     assert t.read_text() != s and code_hash(tmp_path) != h0
+
+def test_snapshots_are_keyed_by_the_code_their_method_runs(tmp_path):
+    "A run's snapshots are keyed by `method_code_hash`: the core modules and its method's module; a changed statement in another method's module (or in a table function) leaves them usable, one in its own module or in the trainer does not."
+    import shutil, lt_repro, lt_repro.csa
+    from pathlib import Path
+    from lt_repro.train import code_hash, method_code_hash
+    for p in Path(lt_repro.__file__).parent.glob('*.py'): shutil.copy(p, tmp_path/p.name)
+    csa0, ce0, all0 = method_code_hash('csa', tmp_path), method_code_hash('ce', tmp_path), code_hash(tmp_path)
+    assert len({csa0, ce0, all0}) == 3 and method_code_hash('no-such-method', tmp_path) == all0   # unknown: every module counts
+    def edit(name, old, new):
+        f = tmp_path/name; s = f.read_text(); assert old in s; f.write_text(s.replace(old, new, 1))
+    edit('resampling.py', "OFFICIAL_SHOTS = {100: (36, 71)}", "OFFICIAL_SHOTS = {100: (35, 70)}")
+    assert code_hash(tmp_path) != all0 and (method_code_hash('csa', tmp_path), method_code_hash('ce', tmp_path)) == (csa0, ce0)
+    edit('csa.py', "def __init__(self, delta=0.8,", "def __init__(self, delta=0.9,")
+    assert method_code_hash('csa', tmp_path) != csa0 and method_code_hash('ce', tmp_path) == ce0
+    edit('train.py', "if e >= round(ms * s): m = g", "if e > round(ms * s): m = g")
+    assert method_code_hash('ce', tmp_path) != ce0
