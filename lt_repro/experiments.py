@@ -294,7 +294,7 @@ def precision_clash(cfgs: list[Config], prec: str, root=None) -> dict:
 
 def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, progress=True, fit_cache=None, time_limit=None,
              snapshots=None, snapshot_every=10, mixed_precision=False, trace_test=None, twins=False) -> dict:
-    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run expected to end after it (expected: as long as the longest finished run of the same config; a run whose main fit a finished run left in `fit_cache`, that fit's time × its recipe's `post_epochs` / `epochs`; else the longest finished run. A run that would not fit is passed over for a shorter one). `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them. `mixed_precision`: allow adding records of a config in another precision than its other seeds' (else `MixedPrecision`). `trace_test`: records also hold the test accuracy after each of the last that many epochs of every fit (True: all; `TestTrace`), which nothing reads while training. `twins`: skip the runs another experiment has recorded, same config and seed (`twin_records` reads them); else they train again, with a note."
+    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run expected to end after it (expected: as long as the longest finished run of the same config; a run whose main fit a finished run left in `fit_cache`, that fit's time × its recipe's `post_epochs` / `epochs`; else the longest finished run. A run that would not fit is passed over for a shorter one). `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them — those first, furthest along first, each expected to take only the part left (`Snapshots.progress`). `mixed_precision`: allow adding records of a config in another precision than its other seeds' (else `MixedPrecision`). `trace_test`: records also hold the test accuracy after each of the last that many epochs of every fit (True: all; `TestTrace`), which nothing reads while training. `twins`: skip the runs another experiment has recorded, same config and seed (`twin_records` reads them); else they train again, with a note."
     t0 = time.time()
     use_test_trace(trace_test)   # refuses a bad value now, not in every run
     rank, world = init_distrib()   # (0, 1) unless started by torchrun / accelerate launch with several processes
@@ -328,12 +328,13 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
         todo, skipped, commit = [Config.from_dict(d) for d in box[0][0]], box[0][1], box[0][2]
         progress = progress and rank == 0
     failures, ran, longest, took, fitted = [], 0, 0.0, {}, {}   # took: `_cost_key` -> the longest finished run of that config; fitted: `_fit_group` -> a finished run's time
-    queue = list(todo)
+    done = Snapshots.progress(snapshots[0]) if snapshots else {}   # run id -> share of its main fit a snapshot holds
+    left = lambda c: 1 - done.get(Snapshots.run_id(c), 0.0)
+    queue = sorted(todo, key=left)   # runs that resume first, the furthest along first (stable otherwise)
     def expected(c):   # seconds run `c` is expected to take (0 before any run has finished)
-        if (k := _cost_key(c)) in took: return took[k]
         post = get_recipe(c.method, c.params).post_epochs
-        if fit_cache and post is not None and (g := _fit_group(c)) in fitted: return fitted[g] * post / c.epochs   # only its stages after the cached fit
-        return longest
+        if fit_cache and post is not None and (g := _fit_group(c)) in fitted and _cost_key(c) not in took: return fitted[g] * post / c.epochs   # only its stages after the cached fit
+        return took.get(_cost_key(c), longest) * left(c)   # a run that resumes: only the rest of it
     def next_run():   # the first queued run expected to end inside the time limit, or None
         for i, c in enumerate(queue):
             if time_limit is None or time.time() - t0 + expected(c) < time_limit: return queue.pop(i)

@@ -230,9 +230,11 @@ def test_snapshot_resumes_in_a_worker_process(tmp_path, monkeypatch):
         with killed_after('cbrs', 2): killed = run_grid(cfgs[:1], root=tmp_path / 'snap', device='cpu', progress=False, snapshots=tmp_path / 's', snapshot_every=1)
     finally: torch.set_num_threads(threads)
     assert (killed['ran'], killed['failed']) == (0, 1) and len(list((tmp_path / 's').glob('*.snap.pt'))) == 1
+    from lt_repro.train import Snapshots
+    assert Snapshots.progress(tmp_path / 's') == {Snapshots.run_id(cfgs[0]): 2 / 3}   # the note beside it: whose run, how far
     monkeypatch.setenv('LT_REPRO_COMMIT', 'later-commit')   # a later commit with the same lt_repro/ code still resumes
     r = run_grid(cfgs, root=tmp_path / 'snap', device='cpu', jobs=2, progress=False, snapshots=tmp_path / 's', snapshot_every=1)
-    assert r['ran'] == 2 and not list((tmp_path / 's').glob('*.snap.pt'))
+    assert r['ran'] == 2 and not list((tmp_path / 's').glob('*.snap.*'))   # snapshot and note cleared once the fit ends
     a = {x['seed']: x for x in Registry('snap', tmp_path / 'plain').records()}
     b = {x['seed']: x for x in Registry('snap', tmp_path / 'snap').records()}
     rf = b[0]['resumed_from']
@@ -301,3 +303,20 @@ def test_snapshots_are_keyed_by_the_code_their_method_runs(tmp_path):
     assert method_code_hash('csa', tmp_path) != csa0 and method_code_hash('ce', tmp_path) == ce0
     edit('train.py', "if e >= round(ms * s): m = g", "if e > round(ms * s): m = g")
     assert method_code_hash('ce', tmp_path) != ce0
+
+
+def test_time_limit_resumes_snapshotted_runs_first_and_expects_only_their_rest(tmp_path, monkeypatch):
+    "Runs whose snapshots note their progress start first (furthest along first), and are expected to take only the part left: a nearly done run fits where a fresh one does not."
+    import json
+    from lt_repro.train import Snapshots
+    monkeypatch.setenv('LT_REPRO_COMMIT', 'test-commit')
+    _walls(monkeypatch, {'ce': 600})
+    a, b, c = grid(dict(SMALL, epochs=1), (0, 1, 2), method_rows(('ce', {})))
+    snaps = tmp_path / 's'; snaps.mkdir()
+    for name, cfg, ep in (('x', b, 19), ('y', c, 18)):   # notes of two runs 95 % and 90 % through a 20-epoch fit (their snapshots' keys match nothing here: they train afresh)
+        (snaps / f'{name}.snap.pt').write_bytes(b'')
+        (snaps / f'{name}.snap.json').write_text(json.dumps(dict(run=Snapshots.run_id(cfg), epoch=ep, n_epoch=20)))
+    assert Snapshots.progress(snaps) == {Snapshots.run_id(b): 0.95, Snapshots.run_id(c): 0.9}
+    r = run_grid([a, b, c], root=tmp_path, device='cpu', progress=False, time_limit=500, snapshots=snaps)
+    assert (r['ran'], r['not_started']) == (2, 1)                                                     # b (600 s measured), then c (expected 600 × 0.1), not a (600)
+    assert [x['seed'] for x in Registry('t', tmp_path).records()] == [1, 2]
