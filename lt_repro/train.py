@@ -815,7 +815,7 @@ class Snapshot(Callback):
     "Restore `snaps`'s snapshot `key` (if any) when the fit starts, and save one every `snaps.every` epochs; `start`: the epoch to go on from."
     order = 95   # last: restores after the other callbacks' before_fit (CSA empties its bank there), saves after their after_epoch
     def __init__(self, snaps: Snapshots, key, run=None):
-        self.snaps, self.key, self.run = snaps, key, run
+        self.snaps, self.key, self.run_of = snaps, key, run   # not `self.run`: fastai calls a callback only while its `run` is true
         self.state = snaps.read(key); self.start = self.state['epoch'] if self.state else 0
         self.from_commit = self.state['commit'] if self.state else None   # the commit that trained the first part
         self.before_s = self.state.get('train_s', 0.0) if self.state else 0.0   # fit time of the earlier parts, up to the snapshot
@@ -825,7 +825,7 @@ class Snapshot(Callback):
     def after_epoch(self):
         e = self.epoch + 1   # epochs done; skipped (already done) epochs also reach after_epoch: never save for those
         if self.epoch >= self.start and e % self.snaps.every == 0 and e < self.n_epoch:
-            self.snaps.save(self.key, self.learn, e, train_s=self.before_s + time.time() - self.t0, run=self.run)
+            self.snaps.save(self.key, self.learn, e, train_s=self.before_s + time.time() - self.t0, run=self.run_of)
 
 def use_snapshots(snaps: Snapshots | None):
     "Within this block, `train_lt` snapshots (and resumes) the main fits of resumable recipes through `snaps` (None: off)."
