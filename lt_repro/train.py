@@ -843,6 +843,8 @@ class _Kill(Callback):
 def killed_after(method, at):
     "Within this block, every fit of `method` stops (raises) after epoch `at`, as a time limit would stop it: for tests of resuming."
     builder = METHODS[method]
+    from functools import wraps
+    @wraps(builder)   # the same name and module: `method_code_hash`, so the snapshot key, sees the method's own
     def with_kill(**p): r = builder(**p); r.cbs = list(r.cbs) + [_Kill(at)]; return r
     METHODS[method] = with_kill
     try: yield
