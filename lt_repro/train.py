@@ -674,10 +674,10 @@ def _cpu_state(model) -> dict:
     "The model's state dict, detached, on the CPU (what a fit file or a snapshot stores)."
     return {k: v.detach().cpu() for k, v in model.state_dict().items()}
 
-def _atomic_save(obj, path):
-    "torch.save to a temporary file, then rename: a killed process never leaves half a file at `path`."
+def _atomic_save(obj, path, write=torch.save):
+    "`write(obj, tmp)` (default torch.save) to a temporary file, then rename: a killed process never leaves half a file at `path`."
     tmp = Path(path).with_name(f'{Path(path).name}.{os.getpid()}.tmp')
-    try: torch.save(obj, tmp); os.replace(tmp, path)
+    try: write(obj, tmp); os.replace(tmp, path)
     finally:
         if tmp.exists(): tmp.unlink()
 
@@ -769,6 +769,7 @@ class Snapshots(FitCache):
         if every < 1: raise ValueError(f"every must be >= 1 epoch, got {every}")
         super().__init__(root, salt); self.every = every
     def path(self, key) -> Path: return self.root/f'{key}.snap.pt'
+    def note(self, key) -> Path: return self.path(key).with_suffix('.json')   # beside the snapshot: its run and epoch (`progress`)
     def save(self, key, learn, epoch, train_s=0.0, run=None):
         "Snapshot the fit in `learn` after `epoch` epochs; `run`: the id of the run it belongs to (`run_id`), noted beside it for `progress`."
         dl = learn.dls.train
@@ -776,8 +777,7 @@ class Snapshots(FitCache):
                           opt=learn.opt.state_dict(), rng=rng_state(dl), order=None if isinstance(dl.order, str) else _dumps(dl.order),
                           cbs={type(c).__name__: c.ckpt_state() for c in learn.cbs if hasattr(c, 'ckpt_state')}), self.path(key))
         if run is not None:
-            note = self.path(key).with_suffix('.json'); tmp = note.with_name(f'{note.name}.{os.getpid()}.tmp')
-            tmp.write_text(json.dumps(dict(run=run, epoch=epoch, n_epoch=learn.n_epoch))); os.replace(tmp, note)
+            _atomic_save(dict(run=run, epoch=epoch, n_epoch=learn.n_epoch), self.note(key), write=lambda o, p: Path(p).write_text(json.dumps(o)))
     @staticmethod
     def run_id(cfg) -> str | None:
         "The id a snapshot's note gives its run: the config's id and seed (None for a config without an id)."
@@ -809,7 +809,7 @@ class Snapshots(FitCache):
                                                            "callbacks of the run that saved it (e.g. the same --trace-test), or delete the snapshot to start over")
         for n, s in st['cbs'].items(): have[n].load_ckpt_state(s, dev)
         set_rng_state(learn.dls.train, st['rng'])
-    def clear(self, key): self.path(key).unlink(missing_ok=True); self.path(key).with_suffix('.json').unlink(missing_ok=True)
+    def clear(self, key): self.path(key).unlink(missing_ok=True); self.note(key).unlink(missing_ok=True)
 
 class Snapshot(Callback):
     "Restore `snaps`'s snapshot `key` (if any) when the fit starts, and save one every `snaps.every` epochs; `start`: the epoch to go on from."
