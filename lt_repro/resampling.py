@@ -83,23 +83,26 @@ def with_head_tail(df: pd.DataFrame, n_head=5) -> pd.DataFrame:
 
 OFFICIAL_SHOTS = {100: (36, 71)}   # seed 001's code: many / medium / few of CIFAR-100-LT by class index (its configs' head/med/tail_class_idx, at every rho)
 
+def _index_groups(K) -> np.ndarray:
+    "The shot group of each of `K` classes by `OFFICIAL_SHOTS`' class-index split."
+    a, b = OFFICIAL_SHOTS[K]
+    return np.array(['many'] * a + ['medium'] * (b - a) + ['few'] * (K - b))
+
 def official_shots(df: pd.DataFrame) -> pd.DataFrame:
     "`acc_many` / `acc_medium` / `acc_few` of 100-class records re-computed from `per_class_acc` as seed 001's official code splits them, by class index: 36 / 35 / 29 classes (the records' own split is by count, > 100 / 20–100 / < 20: 35 / 35 / 30 at rho = 100); other records unchanged."
     df = df.copy()
     if not len(df) or 'per_class_acc' not in df: return df
-    for K, (a, b) in OFFICIAL_SHOTS.items():
+    for K in OFFICIAL_SHOTS:
         sel = df['per_class_acc'].map(lambda p: isinstance(p, (list, tuple, np.ndarray)) and len(p) == K).astype(bool)
         if sel.any():
-            pc = np.array(df.loc[sel, 'per_class_acc'].tolist(), dtype=float)
-            df.loc[sel, 'acc_many'], df.loc[sel, 'acc_medium'], df.loc[sel, 'acc_few'] = np.nanmean(pc[:, :a], 1), np.nanmean(pc[:, a:b], 1), np.nanmean(pc[:, b:], 1)
+            pc, g = np.array(df.loc[sel, 'per_class_acc'].tolist(), dtype=float), _index_groups(K)
+            for s in ('many', 'medium', 'few'): df.loc[sel, f'acc_{s}'] = np.nanmean(pc[:, g == s], 1)
     return df
 
 def official_groups(r: dict) -> np.ndarray:
     "The shot group of each class of record `r` as `official_shots` splits them: by class index for 100 classes (36 / 35 / 29), else the record's own (`record_shots`)."
     K = len(r['train_counts'])
-    if K not in OFFICIAL_SHOTS: return record_shots(r)
-    a, b = OFFICIAL_SHOTS[K]
-    return np.array(['many'] * a + ['medium'] * (b - a) + ['few'] * (K - b))
+    return _index_groups(K) if K in OFFICIAL_SHOTS else record_shots(r)
 
 LABELS = {'ce': 'Uniform (CE)', 'crt': 'cRT', 'cbrs': 'CB-RS'}
 
