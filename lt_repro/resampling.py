@@ -96,7 +96,7 @@ def official_shots(df: pd.DataFrame) -> pd.DataFrame:
         sel = df['per_class_acc'].map(lambda p: isinstance(p, (list, tuple, np.ndarray)) and len(p) == K).astype(bool)
         if sel.any():
             pc, g = np.array(df.loc[sel, 'per_class_acc'].tolist(), dtype=float), _index_groups(K)
-            for s in ('many', 'medium', 'few'): df.loc[sel, f'acc_{s}'] = np.nanmean(pc[:, g == s], 1)
+            for s in SHOTS: df.loc[sel, f'acc_{s}'] = np.nanmean(pc[:, g == s], 1)
     return df
 
 def official_groups(r: dict) -> np.ndarray:
