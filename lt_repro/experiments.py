@@ -12,7 +12,7 @@ import pandas as pd
 import torch
 from .data import LT_DATASETS, get_lt_dataset, check_draw, _repo_root, cache_dir, shot_groups
 from .models import MODELS
-from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, use_test_trace, METRICS, cpu_bf16, cpu_isa, precision, compile_mode, probe_cams, cam_maps
+from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid, get_grid, train_lt, get_recipe, default_device, init_distrib, FitCache, use_fit_cache, Snapshots, use_snapshots, method_code_hash, use_test_trace, METRICS, cpu_bf16, cpu_isa, precision, compile_mode, probe_cams, cam_maps
 import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F401  (register their methods and grids; every method module is imported here, so workers know them)
 
 # %% auto #0
@@ -328,7 +328,8 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
         todo, skipped, commit = [Config.from_dict(d) for d in box[0][0]], box[0][1], box[0][2]
         progress = progress and rank == 0
     failures, ran, longest, took, fitted = [], 0, 0.0, {}, {}   # took: `_cost_key` -> the longest finished run of that config; fitted: `_fit_group` -> a finished run's time
-    done = Snapshots.progress(snapshots[0]) if snapshots else {}   # run id -> share of its main fit a snapshot holds
+    code = {m: method_code_hash(m) for m in {c.method for c in todo}} if snapshots else {}
+    done = Snapshots.progress(snapshots[0], {Snapshots.run_id(c): code[c.method] for c in todo}) if snapshots else {}   # run id -> share of its main fit a snapshot of today's code holds
     left = lambda c: 1 - done.get(Snapshots.run_id(c), 0.0)
     queue = sorted(todo, key=left)   # runs that resume first, the furthest along first (stable otherwise)
     def expected(c):   # seconds run `c` is expected to take (0 before any run has finished)

@@ -630,9 +630,9 @@ def train_lt(ds: LTDataset, method='ce', params=None, model='default', epochs=8,
         hit = fit_commit is not None
         if not hit:
             snaps = _SNAPSHOTS[0] if r.resumable and num_distrib() <= 1 else None
-            skey = snaps.key(ds, (r.fit_key if cache else None) or [method, params], learn, model, epochs, lr, schedule, bs, mom, wd, seed,
-                             code=method_code_hash(method)) if snaps else None   # an edit to another method's module leaves this run's snapshots usable
-            snap = Snapshot(snaps, skey, run=Snapshots.run_id(cfg)) if snaps else None
+            mcode = method_code_hash(method) if snaps else None   # an edit to another method's module leaves this run's snapshots usable
+            skey = snaps.key(ds, (r.fit_key if cache else None) or [method, params], learn, model, epochs, lr, schedule, bs, mom, wd, seed, code=mcode) if snaps else None
+            snap = Snapshot(snaps, skey, run=Snapshots.run_id(cfg), code=mcode) if snaps else None
             fit_lt(learn, epochs, lr, schedule, cbs=[snap] if snap else None, start_epoch=snap.start if snap else 0)
             if snap: snaps.clear(skey); resumed = dict(epoch=snap.start, commit=snap.from_commit, train_s=round(snap.before_s, 2))
             if cache: cache.save(key, learn)
@@ -770,25 +770,26 @@ class Snapshots(FitCache):
         super().__init__(root, salt); self.every = every
     def path(self, key) -> Path: return self.root/f'{key}.snap.pt'
     def note(self, key) -> Path: return self.path(key).with_suffix('.json')   # beside the snapshot: its run and epoch (`progress`)
-    def save(self, key, learn, epoch, train_s=0.0, run=None):
-        "Snapshot the fit in `learn` after `epoch` epochs; `run`: the id of the run it belongs to (`run_id`), noted beside it for `progress`."
+    def save(self, key, learn, epoch, train_s=0.0, run=None, code=None):
+        "Snapshot the fit in `learn` after `epoch` epochs; `run`: the id of the run it belongs to (`run_id`), noted beside it for `progress` with `code`, the `method_code_hash` in its key."
         dl = learn.dls.train
         _atomic_save(dict(epoch=epoch, commit=self.commit, train_s=train_s, model=_cpu_state(learn.model),
                           opt=learn.opt.state_dict(), rng=rng_state(dl), order=None if isinstance(dl.order, str) else _dumps(dl.order),
                           cbs={type(c).__name__: c.ckpt_state() for c in learn.cbs if hasattr(c, 'ckpt_state')}), self.path(key))
         if run is not None:
-            _atomic_save(dict(run=run, epoch=epoch, n_epoch=learn.n_epoch), self.note(key), write=lambda o, p: Path(p).write_text(json.dumps(o)))
+            _atomic_save(dict(run=run, epoch=epoch, n_epoch=learn.n_epoch, code=code), self.note(key), write=lambda o, p: Path(p).write_text(json.dumps(o)))
     @staticmethod
     def run_id(cfg) -> str | None:
         "The id a snapshot's note gives its run: the config's id and seed (None for a config without an id)."
         return f'{cfg.config_id}:{cfg.seed}' if hasattr(cfg, 'config_id') else None
     @staticmethod
-    def progress(root) -> dict:
-        "{run id (`run_id`): share of its main fit done} over the snapshots in folder `root` that note their run (`save`'s `run`): what a runner may resume first."
+    def progress(root, codes=None) -> dict:
+        "{run id (`run_id`): share of its main fit done} over the snapshots in folder `root` that note their run (`save`'s `run`): what a runner may resume first. `codes`: {run id: its method's `method_code_hash` now}; a note of another code is left out, as its snapshot will not be resumed (a note without a code is kept)."
         out = {}
         for p in Path(root).glob('*.snap.json'):
             try: d = json.loads(p.read_text())
             except (OSError, ValueError): continue
+            if codes is not None and d.get('code') is not None and d['code'] != codes.get(d['run']): continue   # stale: written by other code
             if p.with_suffix('.pt').exists(): out[d['run']] = max(out.get(d['run'], 0.0), d['epoch'] / d['n_epoch'])
         return out
     def read(self, key) -> dict | None:
@@ -814,8 +815,8 @@ class Snapshots(FitCache):
 class Snapshot(Callback):
     "Restore `snaps`'s snapshot `key` (if any) when the fit starts, and save one every `snaps.every` epochs; `start`: the epoch to go on from."
     order = 95   # last: restores after the other callbacks' before_fit (CSA empties its bank there), saves after their after_epoch
-    def __init__(self, snaps: Snapshots, key, run=None):
-        self.snaps, self.key, self.run_of = snaps, key, run   # not `self.run`: fastai calls a callback only while its `run` is true
+    def __init__(self, snaps: Snapshots, key, run=None, code=None):
+        self.snaps, self.key, self.run_of, self.code = snaps, key, run, code   # not `self.run`: fastai calls a callback only while its `run` is true
         self.state = snaps.read(key); self.start = self.state['epoch'] if self.state else 0
         self.from_commit = self.state['commit'] if self.state else None   # the commit that trained the first part
         self.before_s = self.state.get('train_s', 0.0) if self.state else 0.0   # fit time of the earlier parts, up to the snapshot
@@ -825,7 +826,7 @@ class Snapshot(Callback):
     def after_epoch(self):
         e = self.epoch + 1   # epochs done; skipped (already done) epochs also reach after_epoch: never save for those
         if self.epoch >= self.start and e % self.snaps.every == 0 and e < self.n_epoch:
-            self.snaps.save(self.key, self.learn, e, train_s=self.before_s + time.time() - self.t0, run=self.run_of)
+            self.snaps.save(self.key, self.learn, e, train_s=self.before_s + time.time() - self.t0, run=self.run_of, code=self.code)
 
 def use_snapshots(snaps: Snapshots | None):
     "Within this block, `train_lt` snapshots (and resumes) the main fits of resumable recipes through `snaps` (None: off)."

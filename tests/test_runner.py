@@ -232,6 +232,8 @@ def test_snapshot_resumes_in_a_worker_process(tmp_path, monkeypatch):
     assert (killed['ran'], killed['failed']) == (0, 1) and len(list((tmp_path / 's').glob('*.snap.pt'))) == 1
     from lt_repro.train import Snapshots
     assert Snapshots.progress(tmp_path / 's') == {Snapshots.run_id(cfgs[0]): 2 / 3}   # the note beside it: whose run, how far
+    from lt_repro.train import method_code_hash
+    assert json.loads(next((tmp_path / 's').glob('*.snap.json')).read_text())['code'] == method_code_hash('cbrs')   # and by which code
     monkeypatch.setenv('LT_REPRO_COMMIT', 'later-commit')   # a later commit with the same lt_repro/ code still resumes
     r = run_grid(cfgs, root=tmp_path / 'snap', device='cpu', jobs=2, progress=False, snapshots=tmp_path / 's', snapshot_every=1)
     assert r['ran'] == 2 and not list((tmp_path / 's').glob('*.snap.*'))   # snapshot and note cleared once the fit ends
@@ -320,3 +322,17 @@ def test_time_limit_resumes_snapshotted_runs_first_and_expects_only_their_rest(t
     r = run_grid([a, b, c], root=tmp_path, device='cpu', progress=False, time_limit=500, snapshots=snaps)
     assert (r['ran'], r['not_started']) == (2, 1)                                                     # b (600 s measured), then c (expected 600 × 0.1), not a (600)
     assert [x['seed'] for x in Registry('t', tmp_path).records()] == [1, 2]
+
+
+def test_progress_passes_over_notes_of_other_code(tmp_path):
+    "A snapshot note written by other code (its `method_code_hash` differs from today's) does not count as progress: its snapshot's key no longer matches, so the run starts afresh and must not be put first nor expected short. A note without a code is kept."
+    import json
+    from lt_repro.train import Snapshots, method_code_hash
+    a, b, c = grid(dict(SMALL, epochs=1), (0, 1, 2), method_rows(('ce', {})))
+    now = method_code_hash('ce')
+    for name, cfg, code in (('x', a, now), ('y', b, 'old0123456789ab'), ('z', c, None)):
+        (tmp_path / f'{name}.snap.pt').write_bytes(b'')
+        (tmp_path / f'{name}.snap.json').write_text(json.dumps(dict(run=Snapshots.run_id(cfg), epoch=5, n_epoch=10, code=code)))
+    codes = {Snapshots.run_id(x): now for x in (a, b, c)}
+    assert Snapshots.progress(tmp_path, codes) == {Snapshots.run_id(a): 0.5, Snapshots.run_id(c): 0.5}
+    assert len(Snapshots.progress(tmp_path)) == 3   # without codes: every note
