@@ -15,8 +15,8 @@ from .train import Recipe, register_method, register_grid, crt, split_pair, run_
 # %% auto #0
 __all__ = ['AUX_ROWS', 'PAPER_ROWS', 'AUX_FIG_ROWS', 'rotate_batch', 'AuxiliaryLearning', 'cbs_rrs_recipe', 'ft_cbs_recipe',
            'weight_norm_cv', 'auxiliary_grid', 'auxiliary_cpu_grid', 'auxiliary_imagenet_lt_grid',
-           'auxiliary_places_lt_grid', 'aux_label', 'aux_verdict', 'auxiliary_norms_cpu_grid', 'plot_class_gain',
-           'norm_table', 'norm_verdict', 'plot_head_norms']
+           'auxiliary_places_lt_grid', 'aux_label', 'aux_verdict', 'aux_records', 'auxiliary_norms_cpu_grid',
+           'plot_class_gain', 'norm_table', 'norm_verdict', 'plot_head_norms', 'auxiliary_status']
 
 # %% ../nbs/12_auxiliary.ipynb #234debcb
 def rotate_batch(x, k):
@@ -154,10 +154,11 @@ def _beats(d, a, b, metric='acc'):
     g = seed_gap(d[d.row == a][metric], d[d.row == b][metric])
     return (None, 'not run') if g is None else (g[0], judge([g]))
 
-def aux_verdict(d) -> pd.DataFrame:
-    "One row per claim of seed 002 (Tables 1-5), on the records `d` of one dataset and schedule (with a `row` column)."
+def aux_verdict(d, rows=None) -> pd.DataFrame:
+    "One row per claim of seed 002 (Tables 1-5), on the records `d` of one dataset and schedule (with a `row` column); `rows`: only the claims between these row labels (a grid's)."
     out = []
     def add(claim, a, b, metric='acc'):
+        if rows is not None and not {a, b} <= set(rows): return
         g, v = _beats(d, a, b, metric)
         out.append((claim, '–' if g is None else f"{a} − {b}: {g:+.1f} ({metric})", v))
     add('CBS+RRS† beats RRS-only overall', 'CBS+RRS†', 'RRS-only'); add('CBS+RRS† beats CBS-only overall', 'CBS+RRS†', 'CBS-only')
@@ -169,9 +170,17 @@ def aux_verdict(d) -> pd.DataFrame:
     for r in ('CBS+RRS† 1:1', 'CBS+RRS† 1:0.5'):
         for end in ('RRS-only', 'CBS-only'): add(f'{r.split()[-1]} beats {end}', r, end)
     g, v = _beats(d, 'CBS+RRS† rot-aug', 'CBS+RRS†')
-    out.append(('rotation as augmentation brings no gain', '–' if g is None else f"rot-aug − CBS+RRS†: {g:+.1f}",
+    if rows is None or {'CBS+RRS† rot-aug', 'CBS+RRS†'} <= set(rows): out.append(('rotation as augmentation brings no gain', '–' if g is None else f"rot-aug − CBS+RRS†: {g:+.1f}",
                 'not run' if g is None else {'reproduced': 'not', 'partly': 'partly', 'not': 'reproduced'}[v]))
     return pd.DataFrame(out, columns=['claim', 'ours', 'verdict'])
+
+# %% ../nbs/12_auxiliary.ipynb #st4tus31
+def aux_records(exp, res=None) -> pd.DataFrame:
+    "The records of experiment `exp` (`auxiliary`, `auxiliary_cpu`, `auxiliary_norms_cpu`; `res`: another results folder) with a `row` label (`aux_label`)."
+    from lt_repro.experiments import load_results
+    df = load_results(exp, res)
+    if len(df): df['row'] = [aux_label(m, p) for m, p in zip(df.method, df.params)]
+    return df
 
 # %% ../nbs/12_auxiliary.ipynb #029f25df
 AUX_FIG_ROWS = [('ce', {}), ('cbs_rrs', {'lambdas': (1.0, 0.0)}), ('cbs_rrs', {})]   # RRS-only, CBS-only, CBS+RRS†
@@ -230,3 +239,24 @@ def plot_head_norms(d, ax=None):
         ax.plot(counts[order], n[order], marker='o', ms=3, label=f"{r} (CV {np.std(n) / np.mean(n):.2f})")
     ax.set_xscale('log'); ax.set_xlabel('training images of the class'); ax.set_ylabel('‖w_c‖'); ax.legend(fontsize=7)
     return ax
+
+# %% ../nbs/12_auxiliary.ipynb #st4tus30
+def auxiliary_status(res=None) -> pd.DataFrame:
+    "This notebook's verdicts, read from the records in `results/` (`res`: another results folder): `aux_verdict` for every dataset and schedule of the paper-setting grids (ImageNet-LT, Places-LT), the CIFAR grid and the CPU analogue, run or not, each over the rows its grid has; then Figure 4's norm claim (`norm_verdict`) where norms are recorded. Columns claim, setting, paper, ours, verdict. What `lt_repro status` shows for seed 002."
+    from lt_repro.train import get_grid
+    norms = {'auxiliary': 'auxiliary', 'auxiliary_cpu': 'auxiliary_norms_cpu'}   # where each grid's classifier norms are recorded (Figure 4)
+    out = []
+    for exp, what in (('auxiliary_imagenet_lt', 'paper setting'), ('auxiliary_places_lt', 'paper setting'),
+                      ('auxiliary', 'analogue (CIFAR, 200 epochs)'), ('auxiliary_cpu', 'CPU analogue')):
+        cfgs, df = get_grid(exp), aux_records(exp, res)
+        at = lambda d, ds_, sc: d[(d.dataset == ds_) & (d.schedule == sc)] if len(d) else pd.DataFrame(columns=['row', 'acc', 'acc_many', 'acc_medium', 'acc_few'])
+        for ds_, sc in dict.fromkeys((c.dataset, c.schedule) for c in cfgs):   # every cell of the grid, run or not
+            setting = f'{what}: {ds_}, {sc}'
+            out.append(aux_verdict(at(df, ds_, sc), {aux_label(c.method, c.params) for c in cfgs}).assign(setting=setting, paper='–'))
+            if exp in norms:
+                n = at(aux_records(norms[exp], res), ds_, sc)
+                has = 'head_norms' in n and n[n.row == 'CBS+RRS†'].head_norms.notna().any()
+                out.append(pd.DataFrame([dict(claim='CBS+RRS† has the flattest classifier norms (Figure 4)', setting=setting, paper='Figure 4 (bars, no numbers)',
+                                              ours=', '.join(f'{r} {m:.3f}' for r, m in norm_table(n)[['row', 'mean']].values) + ' (norm CV)' if has else '–',
+                                              verdict=norm_verdict(n) if has else 'not run')]))
+    return pd.concat(out, ignore_index=True)[['claim', 'setting', 'paper', 'ours', 'verdict']]

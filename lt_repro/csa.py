@@ -15,8 +15,8 @@ from .train import Recipe, register_method, split_pair, run_seed, logits, accura
 __all__ = ['CSA_BASE', 'TABLE2_METHODS', 'PAPER_T2', 'T2_ROWS', 'ABLATIONS', 'PAPER_ABLATION', 'PAPER_T4', 'PAPER_T7',
            'CPU_PAIRS', 'background_mask', 'ContextBank', 'mix_context', 'CSA', 'module_report', 'csa_recipe',
            'show_csa', 'csa_table2_grid', 'csa_ablation_grid', 'csa_cpu_grid', 'csa_label', 'table2', 'table2_verdict',
-           'plot_shots', 'paired_table', 'ablation_table', 'context_share', 'module_table', 'cpu_label',
-           'cpu_budget_table', 'cpu_budget_verdict']
+           'plot_shots', 'paired_table', 'table2_records', 'ablation_table', 'context_share', 'module_table',
+           'cpu_label', 'cpu_budget_table', 'cpu_budget_verdict', 'csa_cpu_records', 'csa_status']
 
 # %% ../nbs/11_csa.ipynb #08e807b7
 def background_mask(model: LTModel, x, y, head='main', mask='squared'):
@@ -291,6 +291,17 @@ def paired_table(df, ref='CSA', rows=None, dataset='cifar100', rho=100, schedule
         out.append(r)
     return pd.DataFrame(out)
 
+# %% ../nbs/11_csa.ipynb #st4tus22
+def table2_records(res=None) -> tuple:
+    "(df, old): Table 2's current records with a `row` label (`csa_label`), many / medium / few as the official code splits them — `csa.jsonl`'s, plus the runs of this grid that another grid recorded (`twin_records`: Table 1's CIFAR-100-LT CE, cRT, CB-RS) — and `old`, those trained under an earlier definition of their config; `res`: another results folder."
+    from lt_repro.experiments import load_results, split_superseded, twin_records
+    from lt_repro.resampling import official_shots   # CIFAR-100-LT's many / medium / few as the official code splits them (by index; nbs/10)
+    df, old = split_superseded(official_shots(load_results('csa', res, superseded=True)))
+    tw = official_shots(twin_records(csa_table2_grid('full'), res))
+    if len(tw): df = pd.concat([df, tw], ignore_index=True)
+    if len(df): df['row'] = [csa_label(m, p) for m, p in zip(df.method, df.params)]
+    return df, old
+
 # %% ../nbs/11_csa.ipynb #7e310052
 ABLATIONS = {'CSA delta=0.5': 'δ 0.8 → 0.5 (more, less well-fitted contexts)', 'CSA delta=0.9': 'δ 0.8 → 0.9 (fewer contexts; Table 5\'s last point)', 'CSA delta=0.95': 'δ 0.8 → 0.95 (fewer contexts)',
              'CSA mask=linear': 'mask 1 − CAM (the paper\'s text) instead of (1 − CAM)² (the code)',
@@ -382,3 +393,25 @@ def cpu_budget_verdict(df, dataset='cifar10', rho=100, pairs=CPU_PAIRS) -> pd.Da
                         paper=paper, ours='–' if g is None else f'{g[0]:+.1f} ± {g[1]:.1f}',
                         verdict=judge([g])))
     return pd.DataFrame(out)
+
+# %% ../nbs/11_csa.ipynb #st4tus21
+def csa_cpu_records(res=None) -> pd.DataFrame:
+    "The CPU-budget records (`csa_cpu`; `res`: another results folder) with a `row` label (`cpu_label`), many / medium / few as the official code splits them."
+    from lt_repro.experiments import load_results
+    from lt_repro.resampling import official_shots
+    cpu = official_shots(load_results('csa_cpu', res))
+    if len(cpu): cpu['row'] = [cpu_label(m, p) for m, p in zip(cpu.method, cpu.params)]
+    return cpu
+
+# %% ../nbs/11_csa.ipynb #st4tus20
+def csa_status(res=None) -> pd.DataFrame:
+    "This notebook's verdicts, read from the records in `results/` (`res`: another results folder): Table 2's claims on the paper's schedule over ρ = 100 / 50 / 10 (`table2_verdict`), then the CPU budget's on CIFAR-10-LT and CIFAR-100-LT (`cpu_budget_verdict`, the pairs whose rows have run); columns claim, setting, paper, ours, verdict. What `lt_repro status` shows for seed 001 §3."
+    df, cpu = table2_records(res)[0], csa_cpu_records(res)
+    t2 = table2_verdict(df if len(df) else pd.DataFrame(columns=['row', 'dataset', 'rho', 'schedule', 'acc']))
+    t2 = pd.DataFrame(dict(claim=t2.claim, setting=[f"paper setting, {d}-LT (per ρ = 100 / 50 / 10: {r}; one-cycle: {o})" for d, r, o in zip(t2.dataset, t2['ρ=100 / 50 / 10'], t2.one_cycle)],
+                           paper=[f"{PAPER_T2[(d, a)][0] - PAPER_T2[(d, b)][0]:+.1f} at ρ = 100 (Table 2)" if (d, a) in PAPER_T2 and (d, b) in PAPER_T2 else '–'
+                                  for d, (a, b) in zip(t2.dataset, t2.claim.str.split(' beats '))],
+                           ours=t2.ours, verdict=t2.verdict))
+    cb = [cpu_budget_verdict(cpu, d, pairs=[pr for pr in CPU_PAIRS if set(pr) <= set(cpu[cpu.dataset == d].row)]) for d in ('cifar10', 'cifar100') if len(cpu) and (cpu.dataset == d).any()]
+    cb = [t.assign(claim=t.claim.str.partition(' — ')[0], setting=t.dataset + ', ' + t.claim.str.partition(' — ')[2]) for t in cb]   # "claim — CPU budget (...)"
+    return pd.concat([t2] + [t[['claim', 'setting', 'paper', 'ours', 'verdict']] for t in cb], ignore_index=True)

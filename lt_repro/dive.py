@@ -17,7 +17,8 @@ __all__ = ['SHIFT_RATIOS', 'DIVE_ROWS', 'FLAT_PAIRS', 'FLAT_SIZES', 'FLAT_EPS', 
            'posthoc_adjust', 'virtual_examples', 'virtual_distribution', 'distill_loss', 'DistillCallback',
            'shift_targets', 'shift_accuracy', 'shift_report', 'VirtualExampleSmoothing', 've_ratio', 'bsce_recipe',
            'la_posthoc_recipe', 'dive_recipe', 've_smooth_recipe', 'dive_grid', 'dive_flatness_grid', 'dive_cpu_grid',
-           'dive_label', 'plot_flatness', 'flatness_rows', 'shift_rows', 'verdict', 'verdict_cpu']
+           'dive_label', 'dive_records', 'plot_flatness', 'flatness_rows', 'shift_rows', 'verdict', 'verdict_cpu',
+           'dive_status']
 
 # %% ../nbs/13_dive.ipynb #94c774d4
 def log_prior(counts) -> torch.Tensor:
@@ -222,6 +223,14 @@ def dive_label(method, params) -> str:
         return 'DiVE' if (t, p) == (3.0, 0.5) else f'DiVE τ={t:g} p={p:g}'
     return method
 
+# %% ../nbs/13_dive.ipynb #st4tus41
+def dive_records(exp, res=None) -> pd.DataFrame:
+    "The records of experiment `exp` (`dive`, `dive_cpu`, `dive_flatness`; `res`: another results folder); `dive`'s with a `row` label (`dive_label`)."
+    from lt_repro.experiments import load_results
+    df = load_results(exp, res)
+    if exp == 'dive' and len(df): df['row'] = [dive_label(m, p) for m, p in zip(df.method, df.params)]
+    return df
+
 # %% ../nbs/13_dive.ipynb #3e3ebb2b
 def plot_flatness(df, pair='airplane-dog', ax_row=None):
     "Head and tail accuracy (mean ± 1 std over runs) against the virtual-example ratio R, one panel per head:tail size."
@@ -302,3 +311,10 @@ def verdict_cpu(cpu):
         rows += shift_rows(mn[mn.dataset == d], f"{d}-LT ρ=100")
     rows += flatness_rows(cpu[cpu.method == 've_smooth'])
     return pd.DataFrame(rows, columns=['claim (CPU analogue)', 'ours', 'verdict'])
+
+# %% ../nbs/13_dive.ipynb #st4tus40
+def dive_status(res=None) -> pd.DataFrame:
+    "This notebook's verdicts, read from the records in `results/` (`res`: another results folder): the CIFAR grids' (`verdict`), then the CPU analogue's (`verdict_cpu`); columns claim, setting, paper, ours, verdict. What `lt_repro status` shows for seed 003."
+    main = verdict(dive_records('dive', res), dive_records('dive_flatness', res)).assign(setting='paper setting')
+    cpu = verdict_cpu(dive_records('dive_cpu', res)).rename(columns={'claim (CPU analogue)': 'claim'}).assign(setting='CPU analogue')
+    return pd.concat([main, cpu], ignore_index=True).assign(paper='–')[['claim', 'setting', 'paper', 'ours', 'verdict']]

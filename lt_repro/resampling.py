@@ -14,11 +14,11 @@ from .experiments import Config, grid, method_rows, register_grid, load_results,
 __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'OFFICIAL_SHOTS', 'LABELS', 'PAPER_T1',
            'DATASET_NAMES', 'CRT_VARIANTS', 'OFFICIAL_PC', 'GAMMA1', 'CLAIMS', 'CAM_CLAIM', 'resampling_grid',
            'resampling_cifar100_grid', 'resampling_cifar100_cpu_grid', 'head_tail', 'with_head_tail', 'official_shots',
-           'official_groups', 'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'table1_variant',
-           'resampling_crt_epoch_grid', 'resampling_crt_bn_grid', 'crt_variant_table', 'table1_paper_rows',
-           'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings', 'plot_embeddings',
-           'judge_claim', 'paper_evidence', 'cam_frame', 'verdict_table', 'show_gradcam_pairs', 'figure3',
-           'resampling_gradcam_grid']
+           'official_groups', 'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'resampling_records',
+           'table1_variant', 'resampling_crt_epoch_grid', 'resampling_crt_bn_grid', 'crt_variant_table',
+           'table1_paper_rows', 'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings',
+           'plot_embeddings', 'resampling_cpu_records', 'judge_claim', 'paper_evidence', 'cam_frame', 'verdict_table',
+           'gradcam_records', 'resampling_status', 'show_gradcam_pairs', 'figure3', 'resampling_gradcam_grid']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -164,6 +164,13 @@ def plot_gamma(df: pd.DataFrame, dataset='mnist', schedule='paper', ax=None):
     ax.legend(fontsize=7); ax.set_ylim(-5, 102)
     return ax
 
+# %% ../nbs/10_resampling_study.ipynb #st4tus12
+def resampling_records(res=None) -> tuple:
+    "(df, retired): the records of `resampling.jsonl` (`res`: another results folder) whose configs are in this notebook's grids, and those of configs it has since changed; CIFAR-100-LT's many / medium / few as the official code splits them (`official_shots`)."
+    every = official_shots(load_results('resampling', res))
+    mine = in_grid(every, resampling_grid('full') + resampling_cifar100_grid('full'))
+    return every[mine], every[~mine]
+
 # %% ../nbs/10_resampling_study.ipynb #08d16eaa
 def table1_variant(name, scale='full', keep=lambda c: True, **params) -> list[Config]:
     "The configs of Table 1's CIFAR-100-LT grid (`resampling_cifar100_grid(scale)`) that `keep` selects, as the experiment `name` (`name`_ci at CI scale), with `params` added to each method's: same data, model, schedule and seeds, so under `fit_cache` they share Table 1's main fits."
@@ -257,6 +264,11 @@ def plot_embeddings(embs: dict, title='', axs=None):
         ax.set_title(f"{title} — {split}", fontsize=9)
     return axs
 
+# %% ../nbs/10_resampling_study.ipynb #st4tus11
+def resampling_cpu_records(res=None) -> pd.DataFrame:
+    "The CPU-budget CIFAR-100-LT records (`resampling_cifar100_cpu`), many / medium / few as the official code splits them."
+    return official_shots(load_results('resampling_cifar100_cpu', res))
+
 # %% ../nbs/10_resampling_study.ipynb #191881f8
 GAMMA1 = ('qpower', {'q': 0.0})   # Figure 1's balanced end: weight n_y^-1 (a method in a claim is a name, or (name, params) for one setting)
 
@@ -339,6 +351,20 @@ def verdict_table(df, cpu=None, cams=None) -> pd.DataFrame:
                  for c, pairs in CLAIMS if pairs[0][0] == 'cifar100'
                  for j in [judge_claim(cpu, pairs, schedules=('paper', 'one_cycle') if both else ('one_cycle',))]]
     return pd.DataFrame(rows)
+
+# %% ../nbs/10_resampling_study.ipynb #st4tus10
+def gradcam_records(df, res=None) -> pd.DataFrame:
+    "Figure 3's records: every CIFAR-100-LT CE / CB-RS record of `df` and of `resampling_gradcam` (`cam_pairs` keeps those with Grad-CAM maps)."
+    cams = pd.concat([df, load_results('resampling_gradcam', res)], ignore_index=True)
+    return cams if not len(cams) else cams[(cams.dataset == 'cifar100') & cams.method.isin(['ce', 'cbrs'])]
+
+def resampling_status(res=None) -> pd.DataFrame:
+    "This notebook's verdict table (`verdict_table`), read from the records in `results/` (`res`: another results folder), the CPU budget's rows with their setting in its own column; columns claim, setting, paper, ours, verdict. What `lt_repro status` shows for seed 001 §2."
+    df, cpu = resampling_records(res)[0], resampling_cpu_records(res)
+    if not len(df): df = pd.DataFrame(columns=['dataset', 'method', 'params', 'schedule', 'epochs', 'seed', 'per_class_acc', *METRICS])   # no records: every claim 'not run'
+    vt = verdict_table(df, cpu if len(cpu) else None, gradcam_records(df, res))
+    part = vt.claim.str.partition(' — ')   # "claim — CPU budget (...)"
+    return vt.assign(claim=part[0], setting=part[2].where(part[2] != '', 'paper setting'))[['claim', 'setting', 'paper', 'ours', 'verdict']]
 
 # %% ../nbs/10_resampling_study.ipynb #7d684a6f
 def show_gradcam_pairs(models: dict, ds, idx, stats=None, ncols=None):

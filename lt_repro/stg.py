@@ -24,7 +24,7 @@ __all__ = ['AUG_MODES', 'STG_BASE', 'STG_CI', 'STG_CI_PARAMS', 'STG_SCHEDULES', 
            'retrain_classifier', 'transformation_kl', 'kl_by_shared_head', 'embed_2d', 'plot_decision_regions',
            'plot_augmentations', 'stg_recipe', 'crt_mixup_recipe', 'lws_mixup_recipe', 'stg_params', 'table12_rows',
            'ablation_rows', 'variant', 'stg_grid', 'stg_ablation_grid', 'stg_cpu_grid', 'table12', 'table6', 'table7',
-           'table5_summary', 'stg_verdicts']
+           'table5_summary', 'stg_verdicts', 'stg_cpu_label', 'stg_cpu_records', 'stg_cpu_verdicts', 'stg_status']
 
 # %% ../nbs/14_stg.ipynb #f078763d
 def eq1_targets(a, y, ctx_a=None, ctx_y=None, include_self=True):
@@ -600,3 +600,43 @@ def stg_verdicts(df, kl=None) -> pd.DataFrame:
     rows.append(("Figures 3-4: augmentations widen tail classes; STG's decision regions closest to the truth", "t-SNE figures, no numbers",
                  ('not judged', 'figures drawn at CI scale above; no measure in the paper')))
     return pd.DataFrame([dict(claim=c, paper=p, ours=j[1], verdict=j[0]) for c, p, j in rows])
+
+# %% ../nbs/14_stg.ipynb #st4tus50
+def stg_cpu_label(m, p) -> str:
+    "Row label of a `stg_cpu` record."
+    if m != 'stg': return NAMES.get(m, m)
+    if p.get('head', 'many') != 'many': return f"STG λ={p.get('lam', 1.5):g}, head {p['head']}"   # the one other variant of the grid
+    v = variant(p)
+    return {'stg': f'STG λ={v[1]:g}', 'no_mu': f'STG without μ, λ={v[1]:g} (ours)', 'dropout': f'dropout p={v[1]:g}'}.get(v[0], str(v))
+
+def stg_cpu_records(res=None) -> pd.DataFrame:
+    "The CPU analogue's records (`stg_cpu`; `res`: another results folder) with a `row` label (`stg_cpu_label`)."
+    from lt_repro.experiments import load_results
+    cpu = load_results('stg_cpu', res)
+    if len(cpu): cpu['row'] = [stg_cpu_label(m, p) for m, p in zip(cpu.method, cpu.params)]
+    return cpu
+
+def stg_cpu_verdicts(cpu) -> pd.DataFrame:
+    "The analogue's claims, judged like the resampling study: beyond the seeds' combined std = reproduced, in the mean only = partly."
+    out = []
+    for d in ('mnist', 'fashion'):
+        x = cpu[cpu.dataset == d]
+        def cmp(a, b, claim):
+            A, B = x[x.row == a].acc, x[x.row == b].acc
+            if not len(A) or not len(B): return out.append((claim, '–', 'not run'))
+            gap, noise = A.mean() - B.mean(), float(np.hypot(A.std(), B.std()))
+            out.append((claim, f"{a} − {b}: {gap:+.1f} (noise ±{noise:.1f})", 'reproduced' if gap > noise else ('partly' if gap > 0 else 'not')))
+        cmp('STG λ=1.5', 'cRT+mixup', f'{d}-LT: STG beats cRT+mixup'); cmp('STG λ=1.5', 'LWS+mixup', f'{d}-LT: STG beats LWS+mixup')
+        cmp('STG λ=1.5', 'dropout p=0.3', f'{d}-LT: STG beats dropout (Table 7)')
+        cmp('STG without μ, λ=1.5 (ours)', 'STG λ=1.5', f'{d}-LT (ours): dropping the mean term helps')
+        cmp('STG λ=1.5, head top:5', 'cRT+mixup', f'{d}-LT: STG beats cRT+mixup with 5 head classes, not 3 (our split)')
+    return pd.DataFrame(out, columns=['claim (CPU analogue)', 'ours', 'verdict'])
+
+# %% ../nbs/14_stg.ipynb #st4tus51
+def stg_status(res=None) -> pd.DataFrame:
+    "This notebook's verdicts, read from the records in `results/` (`res`: another results folder): the CIFAR grids' (`stg_verdicts`, with Table 5 from the records), then the CPU analogue's (`stg_cpu_verdicts`); columns claim, setting, paper, ours, verdict. What `lt_repro status` shows for seed 004."
+    from lt_repro.experiments import load_results
+    df, cpu = load_results('stg', res), stg_cpu_records(res)
+    main = stg_verdicts(df, table5_summary(df)).assign(setting='paper setting')
+    cpu = stg_cpu_verdicts(cpu).rename(columns={'claim (CPU analogue)': 'claim'}).assign(setting='CPU analogue', paper='–') if len(cpu) else None
+    return pd.concat([main, cpu], ignore_index=True)[['claim', 'setting', 'paper', 'ours', 'verdict']]
