@@ -617,15 +617,15 @@ def stg_cpu_records(res=None) -> pd.DataFrame:
     return cpu
 
 def stg_cpu_verdicts(cpu) -> pd.DataFrame:
-    "The analogue's claims, judged like the resampling study: beyond the seeds' combined std = reproduced, in the mean only = partly."
+    "The analogue's claims, judged by the one rule (`lt_repro.experiments.judge`): beyond the seeds' combined std = reproduced, in the mean only = partly."
+    from lt_repro.experiments import seed_gap, judge
     out = []
     for d in ('mnist', 'fashion'):
         x = cpu[cpu.dataset == d]
         def cmp(a, b, claim):
-            A, B = x[x.row == a].acc, x[x.row == b].acc
-            if not len(A) or not len(B): return out.append((claim, '–', 'not run'))
-            gap, noise = A.mean() - B.mean(), float(np.hypot(A.std(), B.std()))
-            out.append((claim, f"{a} − {b}: {gap:+.1f} (noise ±{noise:.1f})", 'reproduced' if gap > noise else ('partly' if gap > 0 else 'not')))
+            g = seed_gap(x[x.row == a].acc, x[x.row == b].acc)
+            if g is None: return out.append((claim, '–', 'not run'))
+            out.append((claim, f"{a} − {b}: {g[0]:+.1f} (noise ±{g[1]:.1f})", judge([g])))
         cmp('STG λ=1.5', 'cRT+mixup', f'{d}-LT: STG beats cRT+mixup'); cmp('STG λ=1.5', 'LWS+mixup', f'{d}-LT: STG beats LWS+mixup')
         cmp('STG λ=1.5', 'dropout p=0.3', f'{d}-LT: STG beats dropout (Table 7)')
         cmp('STG without μ, λ=1.5 (ours)', 'STG λ=1.5', f'{d}-LT (ours): dropping the mean term helps')
