@@ -245,16 +245,17 @@ def auxiliary_status(res=None) -> pd.DataFrame:
     "This notebook's verdicts, read from the records in `results/` (`res`: another results folder): `aux_verdict` for every dataset and schedule of the paper-setting grids (ImageNet-LT, Places-LT), the CIFAR grid and the CPU analogue, run or not, each over the rows its grid has; then Figure 4's norm claim (`norm_verdict`) where norms are recorded. Columns claim, setting, paper, ours, verdict. What `lt_repro status` shows for seed 002."
     from lt_repro.train import get_grid
     norms = {'auxiliary': 'auxiliary', 'auxiliary_cpu': 'auxiliary_norms_cpu'}   # where each grid's classifier norms are recorded (Figure 4)
+    at = lambda d, ds_, sc: d[(d.dataset == ds_) & (d.schedule == sc)] if len(d) else pd.DataFrame(columns=['row', 'acc', 'acc_many', 'acc_medium', 'acc_few'])   # one cell's records (none: an empty table of them)
     out = []
     for exp, what in (('auxiliary_imagenet_lt', 'paper setting'), ('auxiliary_places_lt', 'paper setting'),
                       ('auxiliary', 'analogue (CIFAR, 200 epochs)'), ('auxiliary_cpu', 'CPU analogue')):
-        cfgs, df = get_grid(exp), aux_records(exp, res)
-        at = lambda d, ds_, sc: d[(d.dataset == ds_) & (d.schedule == sc)] if len(d) else pd.DataFrame(columns=['row', 'acc', 'acc_many', 'acc_medium', 'acc_few'])
+        cfgs, df, nd = get_grid(exp), aux_records(exp, res), aux_records(norms[exp], res) if exp in norms else None
+        rows = {aux_label(c.method, c.params) for c in cfgs}
         for ds_, sc in dict.fromkeys((c.dataset, c.schedule) for c in cfgs):   # every cell of the grid, run or not
             setting = f'{what}: {ds_}, {sc}'
-            out.append(aux_verdict(at(df, ds_, sc), {aux_label(c.method, c.params) for c in cfgs}).assign(setting=setting, paper='–'))
-            if exp in norms:
-                n = at(aux_records(norms[exp], res), ds_, sc)
+            out.append(aux_verdict(at(df, ds_, sc), rows).assign(setting=setting, paper='–'))
+            if nd is not None:
+                n = at(nd, ds_, sc)
                 has = 'head_norms' in n and n[n.row == 'CBS+RRS†'].head_norms.notna().any()
                 out.append(pd.DataFrame([dict(claim='CBS+RRS† has the flattest classifier norms (Figure 4)', setting=setting, paper='Figure 4 (bars, no numbers)',
                                               ours=', '.join(f'{r} {m:.3f}' for r, m in norm_table(n)[['row', 'mean']].values) + ' (norm CV)' if has else '–',

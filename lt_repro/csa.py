@@ -16,7 +16,7 @@ __all__ = ['CSA_BASE', 'TABLE2_METHODS', 'PAPER_T2', 'T2_ROWS', 'ABLATIONS', 'PA
            'CPU_PAIRS', 'background_mask', 'ContextBank', 'mix_context', 'CSA', 'module_report', 'csa_recipe',
            'show_csa', 'csa_table2_grid', 'csa_ablation_grid', 'csa_cpu_grid', 'csa_label', 'table2', 'table2_verdict',
            'plot_shots', 'paired_table', 'table2_records', 'ablation_table', 'context_share', 'module_table',
-           'cpu_label', 'cpu_budget_table', 'cpu_budget_verdict', 'csa_cpu_records', 'csa_status']
+           'cpu_label', 'cpu_budget_table', 'paper_t2_gap', 'cpu_budget_verdict', 'csa_cpu_records', 'csa_status']
 
 # %% ../nbs/11_csa.ipynb #08e807b7
 def background_mask(model: LTModel, x, y, head='main', mask='squared'):
@@ -378,6 +378,11 @@ def cpu_budget_table(df, dataset='cifar10', rho=100) -> pd.DataFrame:
 
 CPU_PAIRS = (('CSA', 'CE'), ('CSA', 'CB-RS'), ('CSA', 'cRT'), ('CSA', 'mixup'), ('CSA + mixup', 'CSA'), ('CSA', 'CSA use_context=False'))
 
+def paper_t2_gap(dataset, a, b) -> float | None:
+    "Table 2's gap a − b at ρ = 100 on `dataset` (rows by label), None where the paper has either row."
+    pa, pb = (PAPER_T2.get((dataset, x), (None,) * 3)[0] for x in (a, b))
+    return None if None in (pa, pb) else pa - pb
+
 def cpu_budget_verdict(df, dataset='cifar10', rho=100, pairs=CPU_PAIRS) -> pd.DataFrame:
     "One row per claim 'a beats b' on a CPU-budget grid: the paper's gap (Table 2, or Table 4 for no context), ours (gap ± combined seed std), the verdict."
     from lt_repro.experiments import seed_gap, judge
@@ -385,8 +390,7 @@ def cpu_budget_verdict(df, dataset='cifar10', rho=100, pairs=CPU_PAIRS) -> pd.Da
     out = []
     for a, b in pairs:
         g, ep = seed_gap(acc(a), acc(b)), sorted(set(df.epochs))
-        pa, pb = (PAPER_T2.get((dataset, x), (None,) * 3)[0] for x in (a, b))
-        paper = '–' if None in (pa, pb) or rho != 100 else f'{pa - pb:+.1f} (Table 2)'
+        paper = '–' if (pg := paper_t2_gap(dataset, a, b)) is None or rho != 100 else f'{pg:+.1f} (Table 2)'
         if paper == '–' and a in PAPER_ABLATION and b in PAPER_ABLATION:   # only on CIFAR-100-LT ρ=100 in the paper
             paper = f'{PAPER_ABLATION[a][0] - PAPER_ABLATION[b][0]:+.1f} (CIFAR-100-LT, {PAPER_ABLATION[b][1]})'
         out.append(dict(claim=f'{a} beats {b} — CPU budget ({"/".join(map(str, ep))} one-cycle epochs)', dataset=f'{dataset} ρ={rho}',
@@ -409,8 +413,7 @@ def csa_status(res=None) -> pd.DataFrame:
     df, cpu = table2_records(res)[0], csa_cpu_records(res)
     t2 = table2_verdict(df if len(df) else pd.DataFrame(columns=['row', 'dataset', 'rho', 'schedule', 'acc']))
     t2 = pd.DataFrame(dict(claim=t2.claim, setting=[f"paper setting, {d}-LT (per ρ = 100 / 50 / 10: {r}; one-cycle: {o})" for d, r, o in zip(t2.dataset, t2['ρ=100 / 50 / 10'], t2.one_cycle)],
-                           paper=[f"{PAPER_T2[(d, a)][0] - PAPER_T2[(d, b)][0]:+.1f} at ρ = 100 (Table 2)" if (d, a) in PAPER_T2 and (d, b) in PAPER_T2 else '–'
-                                  for d, (a, b) in zip(t2.dataset, t2.claim.str.split(' beats '))],
+                           paper=['–' if (g := paper_t2_gap(d, *ab)) is None else f"{g:+.1f} at ρ = 100 (Table 2)" for d, ab in zip(t2.dataset, t2.claim.str.split(' beats '))],
                            ours=t2.ours, verdict=t2.verdict))
     cb = [cpu_budget_verdict(cpu, d, pairs=[pr for pr in CPU_PAIRS if set(pr) <= set(cpu[cpu.dataset == d].row)]) for d in ('cifar10', 'cifar100') if len(cpu) and (cpu.dataset == d).any()]
     cb = [t.assign(claim=t.claim.str.partition(' — ')[0], setting=t.dataset + ', ' + t.claim.str.partition(' — ')[2]) for t in cb]   # "claim — CPU budget (...)"
