@@ -179,7 +179,7 @@ def aux_records(exp, res=None) -> pd.DataFrame:
     "The records of experiment `exp` (`auxiliary`, `auxiliary_cpu`, `auxiliary_norms_cpu`; `res`: another results folder) with a `row` label (`aux_label`)."
     from lt_repro.experiments import load_results
     df = load_results(exp, res)
-    if len(df): df['row'] = [aux_label(m, p) for m, p in zip(df.method, df.params)]
+    df['row'] = [aux_label(m, p) for m, p in zip(df.method, df.params)]
     return df
 
 # %% ../nbs/12_auxiliary.ipynb #029f25df
@@ -245,7 +245,7 @@ def auxiliary_status(res=None) -> pd.DataFrame:
     "This notebook's verdicts, read from the records in `results/` (`res`: another results folder): `aux_verdict` for every dataset and schedule of the paper-setting grids (ImageNet-LT, Places-LT), the CIFAR grid and the CPU analogue, run or not, each over the rows its grid has; then Figure 4's norm claim (`norm_verdict`) where norms are recorded. Columns claim, setting, paper, ours, verdict. What `lt_repro status` shows for seed 002."
     from lt_repro.train import get_grid
     norms = {'auxiliary': 'auxiliary', 'auxiliary_cpu': 'auxiliary_norms_cpu'}   # where each grid's classifier norms are recorded (Figure 4)
-    at = lambda d, ds_, sc: d[(d.dataset == ds_) & (d.schedule == sc)] if len(d) else pd.DataFrame(columns=['row', 'acc', 'acc_many', 'acc_medium', 'acc_few'])   # one cell's records (none: an empty table of them)
+    at = lambda d, ds_, sc: d[(d.dataset == ds_) & (d.schedule == sc)]   # one cell's records
     out = []
     for exp, what in (('auxiliary_imagenet_lt', 'paper setting'), ('auxiliary_places_lt', 'paper setting'),
                       ('auxiliary', 'analogue (CIFAR, 200 epochs)'), ('auxiliary_cpu', 'CPU analogue')):

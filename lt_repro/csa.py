@@ -299,7 +299,7 @@ def table2_records(res=None) -> tuple:
     df, old = split_superseded(official_shots(load_results('csa', res, superseded=True)))
     tw = official_shots(twin_records(csa_table2_grid('full'), res))
     if len(tw): df = pd.concat([df, tw], ignore_index=True)
-    if len(df): df['row'] = [csa_label(m, p) for m, p in zip(df.method, df.params)]
+    df['row'] = [csa_label(m, p) for m, p in zip(df.method, df.params)]
     return df, old
 
 # %% ../nbs/11_csa.ipynb #7e310052
@@ -404,14 +404,14 @@ def csa_cpu_records(res=None) -> pd.DataFrame:
     from lt_repro.experiments import load_results
     from lt_repro.resampling import official_shots
     cpu = official_shots(load_results('csa_cpu', res))
-    if len(cpu): cpu['row'] = [cpu_label(m, p) for m, p in zip(cpu.method, cpu.params)]
+    cpu['row'] = [cpu_label(m, p) for m, p in zip(cpu.method, cpu.params)]
     return cpu
 
 # %% ../nbs/11_csa.ipynb #st4tus20
 def csa_status(res=None) -> pd.DataFrame:
     "This notebook's verdicts, read from the records in `results/` (`res`: another results folder): Table 2's claims on the paper's schedule over ρ = 100 / 50 / 10 (`table2_verdict`), then the CPU budget's on CIFAR-10-LT and CIFAR-100-LT (`cpu_budget_verdict`, the pairs whose rows have run); columns claim, setting, paper, ours, verdict. What `lt_repro status` shows for seed 001 §3."
     df, cpu = table2_records(res)[0], csa_cpu_records(res)
-    t2 = table2_verdict(df if len(df) else pd.DataFrame(columns=['row', 'dataset', 'rho', 'schedule', 'acc']))
+    t2 = table2_verdict(df)
     t2 = pd.DataFrame(dict(claim=t2.claim, setting=[f"paper setting, {d}-LT (per ρ = 100 / 50 / 10: {r}; one-cycle: {o})" for d, r, o in zip(t2.dataset, t2['ρ=100 / 50 / 10'], t2.one_cycle)],
                            paper=['–' if (g := paper_t2_gap(d, *ab)) is None else f"{g:+.1f} at ρ = 100 (Table 2)" for d, ab in zip(t2.dataset, t2.claim.str.split(' beats '))],
                            ours=t2.ours, verdict=t2.verdict))

@@ -228,7 +228,7 @@ def dive_records(exp, res=None) -> pd.DataFrame:
     "The records of experiment `exp` (`dive`, `dive_cpu`, `dive_flatness`; `res`: another results folder); `dive`'s with a `row` label (`dive_label`)."
     from lt_repro.experiments import load_results
     df = load_results(exp, res)
-    if exp == 'dive' and len(df): df['row'] = [dive_label(m, p) for m, p in zip(df.method, df.params)]
+    if exp == 'dive': df['row'] = [dive_label(m, p) for m, p in zip(df.method, df.params)]
     return df
 
 # %% ../nbs/13_dive.ipynb #3e3ebb2b

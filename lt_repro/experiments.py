@@ -16,13 +16,13 @@ from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid,
 import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F401  (register their methods and grids; every method module is imported here, so workers know them)
 
 # %% auto #0
-__all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'KEYS', 'Config', 'superseded', 'config_hash', 'git_commit',
-           'versions', 'device_name', 'results_dir', 'Registry', 'run_one', 'grid', 'method_rows', 'recorded',
-           'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash', 'run_grid', 'rehearsal',
-           'rehearse', 'import_records', 'load_results', 'split_superseded', 'twin_records', 'in_grid', 'summarise',
-           'seed_gap', 'paired_gap', 'judge', 'best_of_trace', 'trace_table', 'pm', 'trace_frame', 'plot_trace',
-           'record_shots', 'cam_pairs', 'cam_agreement', 'record_dataset', 'show_record_cams', 'cam_table',
-           'cam_figure']
+__all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'RECORD_COLUMNS', 'KEYS', 'Config', 'superseded',
+           'config_hash', 'git_commit', 'versions', 'device_name', 'results_dir', 'Registry', 'run_one', 'grid',
+           'method_rows', 'recorded', 'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash',
+           'run_grid', 'rehearsal', 'rehearse', 'import_records', 'load_results', 'split_superseded', 'twin_records',
+           'in_grid', 'summarise', 'seed_gap', 'paired_gap', 'judge', 'best_of_trace', 'trace_table', 'pm',
+           'trace_frame', 'plot_trace', 'record_shots', 'cam_pairs', 'cam_agreement', 'record_dataset',
+           'show_record_cams', 'cam_table', 'cam_figure']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max', 'n_test', 'draw')   # fields added after records existed: hashed only when set
@@ -420,16 +420,22 @@ def import_records(path, root=None) -> dict:
 
 # %% ../nbs/04_experiments.ipynb #bfb11f8d
 def load_results(experiment=None, root=None, superseded=False) -> pd.DataFrame:
-    "All records of `experiment` (or of every experiment) as a DataFrame; `params` also as a JSON string column. Records trained under an earlier definition of their config are left out; `superseded=True` keeps them, flagged in a `superseded` column."
+    "All records of `experiment` (or of every experiment) as a DataFrame; `params` also as a JSON string column. Records trained under an earlier definition of their config are left out; `superseded=True` keeps them, flagged in a `superseded` column. No records: an empty table with a record's columns (`RECORD_COLUMNS`)."
     d = results_dir(root)
     files = [d/f'{experiment}.jsonl'] if experiment else sorted(d.glob('*.jsonl'))
     recs = [dict(r, superseded=_superseded(r)) for f in files if f.exists() for r in Registry(f.stem, d).records()]
     df = pd.DataFrame([r for r in recs if superseded or not r['superseded']])
-    if len(df) and not superseded: df = df.drop(columns='superseded')
-    if len(df): df['params_str'] = df['params'].map(lambda p: json.dumps(p, sort_keys=True))
+    if not len(df): return _no_records(superseded)
+    if not superseded: df = df.drop(columns='superseded')
+    df['params_str'] = df['params'].map(lambda p: json.dumps(p, sort_keys=True))
     return df
 
 _superseded = superseded   # `load_results`' argument shadows the function's name
+
+RECORD_COLUMNS = (*REQUIRED_FIELDS, 'config_id', 'params_str')
+def _no_records(superseded=False) -> pd.DataFrame:
+    "What `load_results` gives where there are no records: an empty table that still has a record's columns, so that selecting, grouping and judging it need no special case."
+    return pd.DataFrame(columns=[*RECORD_COLUMNS, *(['superseded'] if superseded else [])])
 
 def split_superseded(df: pd.DataFrame) -> tuple:
     "(current, superseded) records of a `load_results(..., superseded=True)` frame, each without the flag column: the current ones are judged, the superseded ones only shown."
@@ -443,7 +449,7 @@ def twin_records(cfgs: list[Config], root=None, experiments=None) -> pd.DataFram
     want = {}   # experiment -> {(config_id, seed)}
     for i, (e, cid) in _twins(todo, root, experiments).items(): want.setdefault(e, set()).add((cid, todo[i].seed))
     frames = [d[[k in want[e] for k in zip(d.config_id, d.seed)]] for e in sorted(want) for d in [load_results(e, root)]]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return pd.concat(frames, ignore_index=True) if frames else _no_records()
 
 def in_grid(df: pd.DataFrame, cfgs) -> pd.Series:
     "Which records of `df` are runs of a config in `cfgs` (by `config_id`): a notebook's tables read the grid it defines today, not configs it has since changed."

@@ -356,12 +356,11 @@ def verdict_table(df, cpu=None, cams=None) -> pd.DataFrame:
 def gradcam_records(df, res=None) -> pd.DataFrame:
     "Figure 3's records: every CIFAR-100-LT CE / CB-RS record of `df` and of `resampling_gradcam` (`cam_pairs` keeps those with Grad-CAM maps)."
     cams = pd.concat([df, load_results('resampling_gradcam', res)], ignore_index=True)
-    return cams if not len(cams) else cams[(cams.dataset == 'cifar100') & cams.method.isin(['ce', 'cbrs'])]
+    return cams[(cams.dataset == 'cifar100') & cams.method.isin(['ce', 'cbrs'])]
 
 def resampling_status(res=None) -> pd.DataFrame:
     "This notebook's verdict table (`verdict_table`), read from the records in `results/` (`res`: another results folder), the CPU budget's rows with their setting in its own column; columns claim, setting, paper, ours, verdict. What `lt_repro status` shows for seed 001 §2."
     df, cpu = resampling_records(res)[0], resampling_cpu_records(res)
-    if not len(df): df = pd.DataFrame(columns=['dataset', 'method', 'params', 'schedule', 'epochs', 'seed', 'per_class_acc', *METRICS])   # no records: every claim 'not run'
     vt = verdict_table(df, cpu if len(cpu) else None, gradcam_records(df, res))
     part = vt.claim.str.partition(' — ')   # "claim — CPU budget (...)"
     return vt.assign(claim=part[0], setting=part[2].where(part[2] != '', 'paper setting'))[['claim', 'setting', 'paper', 'ours', 'verdict']]

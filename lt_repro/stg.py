@@ -613,7 +613,7 @@ def stg_cpu_records(res=None) -> pd.DataFrame:
     "The CPU analogue's records (`stg_cpu`; `res`: another results folder) with a `row` label (`stg_cpu_label`)."
     from lt_repro.experiments import load_results
     cpu = load_results('stg_cpu', res)
-    if len(cpu): cpu['row'] = [stg_cpu_label(m, p) for m, p in zip(cpu.method, cpu.params)]
+    cpu['row'] = [stg_cpu_label(m, p) for m, p in zip(cpu.method, cpu.params)]
     return cpu
 
 def stg_cpu_verdicts(cpu) -> pd.DataFrame:
@@ -638,5 +638,5 @@ def stg_status(res=None) -> pd.DataFrame:
     from lt_repro.experiments import load_results
     df, cpu = load_results('stg', res), stg_cpu_records(res)
     main = stg_verdicts(df, table5_summary(df)).assign(setting='paper setting')
-    cpu = stg_cpu_verdicts(cpu).rename(columns={'claim (CPU analogue)': 'claim'}).assign(setting='CPU analogue', paper='–') if len(cpu) else None
+    cpu = stg_cpu_verdicts(cpu).rename(columns={'claim (CPU analogue)': 'claim'}).assign(setting='CPU analogue', paper='–')
     return pd.concat([main, cpu], ignore_index=True)[['claim', 'setting', 'paper', 'ours', 'verdict']]
