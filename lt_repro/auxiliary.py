@@ -162,10 +162,10 @@ def aux_verdict(d, rows=None) -> pd.DataFrame:
         g, v = _beats(d, a, b, metric)
         out.append((claim, '–' if g is None else f"{a} − {b}: {g:+.1f} ({metric})", v))
     add('CBS+RRS† beats RRS-only overall', 'CBS+RRS†', 'RRS-only'); add('CBS+RRS† beats CBS-only overall', 'CBS+RRS†', 'CBS-only')
-    add('… and RRS-only on medium', 'CBS+RRS†', 'RRS-only', 'acc_medium'); add('… and RRS-only on few', 'CBS+RRS†', 'RRS-only', 'acc_few')
-    add('… and CBS-only on many', 'CBS+RRS†', 'CBS-only', 'acc_many'); add('SS† adds (about one point)', 'CBS+RRS†+SS†', 'CBS+RRS†')
+    add('CBS+RRS† beats RRS-only on medium', 'CBS+RRS†', 'RRS-only', 'acc_medium'); add('CBS+RRS† beats RRS-only on few', 'CBS+RRS†', 'RRS-only', 'acc_few')
+    add('CBS+RRS† beats CBS-only on many', 'CBS+RRS†', 'CBS-only', 'acc_many'); add('SS† adds (about one point)', 'CBS+RRS†+SS†', 'CBS+RRS†')
     add('joint training beats stage-wise ftRRS+CBS', 'CBS+RRS†', 'ftRRS+CBS')
-    add('… and ftRRS+CBS fine-tuned at a tenth of the lr', 'CBS+RRS†', 'ftRRS+CBS lr=0.01')   # fine-tuning at the full lr could wash out RRS's φ
+    add('joint training beats ftRRS+CBS fine-tuned at a tenth of the lr', 'CBS+RRS†', 'ftRRS+CBS lr=0.01')   # fine-tuning at the full lr could wash out RRS's φ
     for r in ('CBS+RRS† 1:1', 'CBS+RRS† 1:0.5'): add(f'0.5:1 beats {r.split()[-1]}', 'CBS+RRS†', r)
     for r in ('CBS+RRS† 1:1', 'CBS+RRS† 1:0.5'):
         for end in ('RRS-only', 'CBS-only'): add(f'{r.split()[-1]} beats {end}', r, end)
