@@ -415,6 +415,6 @@ def csa_status(res=None) -> pd.DataFrame:
     t2 = pd.DataFrame(dict(claim=t2.claim, setting=[f"paper setting, {d}-LT (per ρ = 100 / 50 / 10: {r}; one-cycle: {o})" for d, r, o in zip(t2.dataset, t2['ρ=100 / 50 / 10'], t2.one_cycle)],
                            paper=['–' if (g := paper_t2_gap(d, *ab)) is None else f"{g:+.1f} at ρ = 100 (Table 2)" for d, ab in zip(t2.dataset, t2.claim.str.split(' beats '))],
                            ours=t2.ours, verdict=t2.verdict))
-    cb = [cpu_budget_verdict(cpu, d, pairs=[pr for pr in CPU_PAIRS if set(pr) <= set(cpu[cpu.dataset == d].row)]) for d in ('cifar10', 'cifar100') if len(cpu) and (cpu.dataset == d).any()]
+    cb = [cpu_budget_verdict(cpu, d, pairs=[pr for pr in CPU_PAIRS if set(pr) <= set(cpu[cpu.dataset == d].row)]) for d in ('cifar10', 'cifar100') if (cpu.dataset == d).any()]
     cb = [t.assign(claim=t.claim.str.partition(' — ')[0], setting=t.dataset + ', ' + t.claim.str.partition(' — ')[2]) for t in cb]   # "claim — CPU budget (...)"
     return pd.concat([t2] + [t[['claim', 'setting', 'paper', 'ours', 'verdict']] for t in cb], ignore_index=True)
