@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.callback.core import Callback
-from .data import MNIST_CI
+from .data import MNIST_CI, lt_name
 from .train import Recipe, register_method, register_grid, crt, split_pair, run_seed
 
 # %% auto #0
@@ -252,7 +252,7 @@ def auxiliary_status(res=None) -> pd.DataFrame:
         cfgs, df, nd = get_grid(exp), aux_records(exp, res), aux_records(norms[exp], res) if exp in norms else None
         rows = {aux_label(c.method, c.params) for c in cfgs}
         for ds_, sc in dict.fromkeys((c.dataset, c.schedule) for c in cfgs):   # every cell of the grid, run or not
-            setting = f'{what}: {ds_}, {sc}'
+            setting = f'{what}: {lt_name(ds_)}, {sc}'
             out.append(aux_verdict(at(df, ds_, sc), rows).assign(setting=setting, paper='–'))
             if nd is not None:
                 n = at(nd, ds_, sc)

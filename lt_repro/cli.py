@@ -104,6 +104,7 @@ def _parser():
     s = sub.add_parser('summary', help='mean ± std per config'); s.add_argument('experiment', nargs='?'); s.add_argument('--results', default=None)
     vs = sub.add_parser('status', help="every paper claim's verdict, read from results/ by each study's own verdict function (nbs/95_status.ipynb)")
     vs.add_argument('--study', default=None, help="only these studies, by prefix, comma-separated (e.g. 001 for both of seed 001's, or 002,004)"); vs.add_argument('--results', default=None)
+    vs.add_argument('--verdict', default=None, help="list only the claims with these verdicts, comma-separated (e.g. not,partly or 'not run'); the counts stay over every claim")
     d = sub.add_parser('demo', help='the main job: MNIST-LT vs CMNIST-LT, uniform vs class-balanced sampling (CPU, minutes)')
     d.add_argument('--out', default='demo_out'); d.add_argument('--seeds', default='0'); d.add_argument('--jobs', type=int, default=1)
     d.add_argument('--epochs', type=int, default=8)
@@ -205,17 +206,19 @@ def main(argv=None):
     if a.cmd == 'summary':
         print(summary_table(load_results(a.experiment, a.results))); return 0
     if a.cmd == 'status':
-        from lt_repro.status import STUDIES, status, status_counts
-        q = _split(a.study) if a.study else None
+        from lt_repro.status import STUDIES, VERDICTS, status, status_counts, verdict_kind
+        q, v = (_split(a.study) if a.study else None), (_split(a.verdict) if a.verdict else None)
         if q and (bad := [x for x in q if not any(n.startswith(x) for n in STUDIES)]): raise SystemExit(f"lt_repro status: no study {bad}; studies: {', '.join(STUDIES)}")
+        if v and (bad := [x for x in v if x not in VERDICTS]): raise SystemExit(f"lt_repro status: no verdict {bad}; verdicts: {', '.join(VERDICTS)}")
         st = status(a.results, [n for n in STUDIES if any(n.startswith(x) for x in q)] if q else None)
+        shown = st[st.verdict.map(verdict_kind).isin(v)] if v else st
         import pandas as pd
         with pd.option_context('display.width', 250, 'display.max_colwidth', 110):
             print(status_counts(st).to_string())
-            for n, t in st.groupby('study', sort=False):
+            for n, t in shown.groupby('study', sort=False):
                 print(f"\n== {n}: {STUDIES[n][3]} ({STUDIES[n][2]})")
                 print(t.assign(setting=t.setting + t.data.map(lambda x: ' ‡' if x else ''))[['claim', 'setting', 'ours', 'verdict']].to_string(index=False))
-        if st.data.any(): print('\n‡ CIFAR-100: our 500/100 re-split of the 60,000 images, not the official test set')
+        if shown.data.any(): print('\n‡ CIFAR-100: our 500/100 re-split of the 60,000 images, not the official test set')
         return 0
     if a.cmd == 'demo':
         demo(a.out, _split(a.seeds, int), a.jobs, a.epochs, n_max=a.n_max); return 0

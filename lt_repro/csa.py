@@ -164,7 +164,7 @@ def show_csa(csa: CSA, dl, n=6, lam=0.7, stats=None):
     return fig
 
 # %% ../nbs/11_csa.ipynb #65cdbb40
-from .data import MNIST_CI, CIFAR_CI
+from .data import MNIST_CI, CIFAR_CI, lt_name
 from .train import register_grid
 
 CSA_BASE = dict(experiment='csa', rho=100, epochs=200, batch_size=128, lr=0.2, mom=0.9, wd=2e-4, schedule='csa')
@@ -243,9 +243,9 @@ def table2(df, schedule='csa') -> pd.DataFrame:
         for ds in ('cifar100', 'cifar10'):
             for i, rho in enumerate((100, 50, 10)):
                 x = df[(df.row == lab) & (df.dataset == ds) & (df.rho == rho) & (df.schedule == schedule)].acc
-                r[f'{ds} ρ={rho} ours'] = pm(x.mean(), x.std(), len(x)) if len(x) else '–'
+                r[f'{lt_name(ds)} ρ={rho} ours'] = pm(x.mean(), x.std(), len(x)) if len(x) else '–'
                 p = PAPER_T2.get((ds, lab), (None,) * 3)[i]
-                r[f'{ds} ρ={rho} paper'] = '–' if p is None else p
+                r[f'{lt_name(ds)} ρ={rho} paper'] = '–' if p is None else p
         out.append(r)
     return pd.DataFrame(out)
 
@@ -272,7 +272,7 @@ def plot_shots(df, dataset='cifar100', rho=100, schedule='csa', rows=('CE', 'CB-
         x = d[d.row == lab][list(METRICS[1:])]
         if len(x): ax.bar(np.arange(3) + (i - (len(rows) - 1) / 2) * w, x.mean(), w, yerr=x.std() if len(x) > 1 else None, label=lab, capsize=2)
     ax.set_xticks(range(3)); ax.set_xticklabels(['many', 'medium', 'few']); ax.set_ylabel('accuracy (%)')
-    ax.set_title(f'{dataset}-LT ρ={rho}, {schedule}', fontsize=9); ax.legend(fontsize=7)
+    ax.set_title(f'{lt_name(dataset)} ρ={rho}, {schedule}', fontsize=9); ax.legend(fontsize=7)
     return ax
 
 def paired_table(df, ref='CSA', rows=None, dataset='cifar100', rho=100, schedule='csa') -> pd.DataFrame:
@@ -393,7 +393,7 @@ def cpu_budget_verdict(df, dataset='cifar10', rho=100, pairs=CPU_PAIRS) -> pd.Da
         paper = '–' if (pg := paper_t2_gap(dataset, a, b)) is None or rho != 100 else f'{pg:+.1f} (Table 2)'
         if paper == '–' and a in PAPER_ABLATION and b in PAPER_ABLATION:   # only on CIFAR-100-LT ρ=100 in the paper
             paper = f'{PAPER_ABLATION[a][0] - PAPER_ABLATION[b][0]:+.1f} (CIFAR-100-LT, {PAPER_ABLATION[b][1]})'
-        out.append(dict(claim=f'{a} beats {b} — CPU budget ({"/".join(map(str, ep))} one-cycle epochs)', dataset=f'{dataset} ρ={rho}',
+        out.append(dict(claim=f'{a} beats {b} — CPU budget ({"/".join(map(str, ep))} one-cycle epochs)', dataset=f'{lt_name(dataset)} ρ={rho}',
                         paper=paper, ours='–' if g is None else f'{g[0]:+.1f} ± {g[1]:.1f}',
                         verdict=judge([g])))
     return pd.DataFrame(out)
@@ -412,7 +412,7 @@ def csa_status(res=None) -> pd.DataFrame:
     "This notebook's verdicts, read from the records in `results/` (`res`: another results folder): Table 2's claims on the paper's schedule over ρ = 100 / 50 / 10 (`table2_verdict`), then the CPU budget's on CIFAR-10-LT and CIFAR-100-LT (`cpu_budget_verdict`, the pairs whose rows have run); columns claim, setting, paper, ours, verdict. What `lt_repro status` shows for seed 001 §3."
     df, cpu = table2_records(res)[0], csa_cpu_records(res)
     t2 = table2_verdict(df)
-    t2 = pd.DataFrame(dict(claim=t2.claim, setting=[f"paper setting, {d}-LT (per ρ = 100 / 50 / 10: {r}; one-cycle: {o})" for d, r, o in zip(t2.dataset, t2['ρ=100 / 50 / 10'], t2.one_cycle)],
+    t2 = pd.DataFrame(dict(claim=t2.claim, setting=[f"paper setting, {lt_name(d)} (per ρ = 100 / 50 / 10: {r}; one-cycle: {o})" for d, r, o in zip(t2.dataset, t2['ρ=100 / 50 / 10'], t2.one_cycle)],
                            paper=['–' if (g := paper_t2_gap(d, *ab)) is None else f"{g:+.1f} at ρ = 100 (Table 2)" for d, ab in zip(t2.dataset, t2.claim.str.split(' beats '))],
                            ours=t2.ours, verdict=t2.verdict))
     cb = [cpu_budget_verdict(cpu, d, pairs=[pr for pr in CPU_PAIRS if set(pr) <= set(cpu[cpu.dataset == d].row)]) for d in ('cifar10', 'cifar100') if (cpu.dataset == d).any()]

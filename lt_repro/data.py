@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # %% auto #0
-__all__ = ['SHOTS', 'SPLIT_FILES', 'LT_DATASETS', 'MNIST_CI', 'CIFAR_CI', 'SPLIT_SIZE', 'DataMissingError', 'CorruptDataError',
-           'data_roots', 'cache_dir', 'RawData', 'read_idx', 'load_mnist', 'load_cifar', 'load_raw', 'lt_counts',
-           'shot_groups', 'LTDataset', 'select_lt', 'tab10', 'flip_labels', 'colorize', 'make_cmnist', 'lt_selection',
-           'first_per_class', 'check_draw', 'get_lt_dataset', 'csa_draw', 'read_split_file', 'SplitFileDataset',
-           'decode_images', 'split_lt_dataset', 'make_synthetic_split', 'stage', 'plot_profiles', 'show_cmnist_grid',
-           'cmnist_browser']
+__all__ = ['SHOTS', 'SPLIT_FILES', 'LT_DATASETS', 'LT_NAMES', 'MNIST_CI', 'CIFAR_CI', 'SPLIT_SIZE', 'DataMissingError',
+           'CorruptDataError', 'data_roots', 'cache_dir', 'RawData', 'read_idx', 'load_mnist', 'load_cifar', 'load_raw',
+           'lt_counts', 'shot_groups', 'LTDataset', 'lt_name', 'select_lt', 'tab10', 'flip_labels', 'colorize',
+           'make_cmnist', 'lt_selection', 'first_per_class', 'check_draw', 'get_lt_dataset', 'csa_draw',
+           'read_split_file', 'SplitFileDataset', 'decode_images', 'split_lt_dataset', 'make_synthetic_split', 'stage',
+           'plot_profiles', 'show_cmnist_grid', 'cmnist_browser']
 
 # %% ../nbs/00_data.ipynb #7ad901f7
 class DataMissingError(FileNotFoundError):
@@ -332,6 +332,12 @@ class LTDataset:
 
 SPLIT_FILES = dict(imagenet_lt='ImageNet_LT_{split}.txt', places_lt='Places_LT_{split}.txt', inat2018='iNaturalist18_{split}.txt')
 LT_DATASETS = ('mnist', 'fashion', 'cmnist', 'cifar10', 'cifar100') + tuple(SPLIT_FILES)   # the last three from their split files
+LT_NAMES = dict(mnist='MNIST-LT', fashion='Fashion-LT', cmnist='CMNIST-LT', cifar10='CIFAR-10-LT', cifar100='CIFAR-100-LT',
+                imagenet_lt='ImageNet-LT', places_lt='Places-LT', inat2018='iNaturalist 2018')   # the names the papers use
+
+def lt_name(name: str) -> str:
+    "The name the papers give the long-tailed dataset `name` (a key of `LT_DATASETS`), for tables and plots: `lt_name('cifar100')` is 'CIFAR-100-LT'; any other name comes back as it is."
+    return LT_NAMES.get(name, name)
 
 def select_lt(y, counts, seed) -> np.ndarray:
     "Sorted indices of a seeded random subset of `counts[c]` images from each class `c` of labels `y`."
@@ -671,7 +677,7 @@ def plot_profiles(datasets, ax=None):
     if ax is None: _, ax = plt.subplots(figsize=(7, 3.5))
     for d in datasets:
         ax.plot(np.arange(d.num_classes) / max(d.num_classes - 1, 1), sorted(d.counts, reverse=True), marker='.' if d.num_classes <= 10 else None,
-                label=f"{d.name}-LT rho={d.rho:g} (N={len(d.y_train)})")
+                label=f"{lt_name(d.name)} rho={d.rho:g} (N={len(d.y_train)})")
     ax.set_yscale('log'); ax.set_xlabel('class rank / (K-1)'); ax.set_ylabel('training images'); ax.legend(fontsize=8)
     return ax
 

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.callback.core import Callback
-from .data import MNIST_CI
+from .data import MNIST_CI, lt_name
 from .train import Recipe, register_method, register_grid, train_lt, logits, METRICS
 
 # %% auto #0
@@ -306,9 +306,9 @@ def verdict_cpu(cpu):
     for d in ('mnist', 'fashion'):
         a = mn[mn.dataset == d].groupby('row').acc.mean()
         if not {'CE', 'BSCE', 'DiVE'} <= set(a.index): continue
-        rows.append((f"{d}-LT ρ=100: DiVE > BSCE > CE", f"CE {a.CE:.1f} / BSCE {a.BSCE:.1f} / DiVE {a.DiVE:.1f}",
+        rows.append((f"{lt_name(d)} ρ=100: DiVE > BSCE > CE", f"CE {a.CE:.1f} / BSCE {a.BSCE:.1f} / DiVE {a.DiVE:.1f}",
                      'reproduced' if a.DiVE > a.BSCE > a.CE else ('partly' if a.DiVE > a.CE else 'not')))
-        rows += shift_rows(mn[mn.dataset == d], f"{d}-LT ρ=100")
+        rows += shift_rows(mn[mn.dataset == d], f"{lt_name(d)} ρ=100")
     rows += flatness_rows(cpu[cpu.method == 've_smooth'])
     return pd.DataFrame(rows, columns=['claim (CPU analogue)', 'ours', 'verdict'])
 

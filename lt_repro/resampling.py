@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json
 import numpy as np, pandas as pd
-from .data import CIFAR_CI, SHOTS
+from .data import CIFAR_CI, SHOTS, lt_name
 from .train import METRICS
 from .experiments import Config, grid, method_rows, register_grid, load_results, split_superseded, in_grid, summarise, pm, run_grid, seed_gap, paired_gap, judge, cam_figure, cam_pairs, record_shots
 
@@ -113,7 +113,7 @@ def plot_head_tail(df: pd.DataFrame, schedule='cosine', ax=None):
     long = d.melt(id_vars=['dataset', 'method', 'seed'], value_vars=['acc_head', 'acc_tail'], var_name='classes', value_name='accuracy (%)')
     long['classes'] = long['classes'].map({'acc_head': 'head (0-4)', 'acc_tail': 'tail (5-9)'})
     long['method'] = long['method'].map(LABELS)
-    long['dataset'] = long['dataset'].map({'mnist': 'MNIST-LT', 'cmnist': 'CMNIST-LT'})
+    long['dataset'] = long['dataset'].map(lt_name)
     if ax is None: _, ax = plt.subplots(figsize=(7, 3.2))
     long['group'] = long['dataset'] + '\n' + long['classes']
     sns.barplot(long, x='group', y='accuracy (%)', hue='method', hue_order=list(LABELS.values()), errorbar='sd', ax=ax)
@@ -126,7 +126,7 @@ PAPER_T1 = {  # seed 001 Table 1: (All, Many, Medium, Few); CMNIST-LT's, with no
     ('fashion', 'ce'): (45.6, 94.7, 43.1, 0.0), ('fashion', 'crt'): (60.3, 77.1, 61.4, 42.1), ('fashion', 'cbrs'): (80.5, 86.6, 74.3, 82.8),
     ('cifar100', 'ce'): (39.1, 65.8, 36.8, 8.8), ('cifar100', 'crt'): (41.6, 63.0, 40.4, 16.5), ('cifar100', 'cbrs'): (34.1, 59.5, 31.1, 6.2),
     ('cmnist', 'ce'): (39.1, None, None, None), ('cmnist', 'crt'): (52.2, None, None, None), ('cmnist', 'cbrs'): (31.4, None, None, None)}
-DATASET_NAMES = {'mnist': 'MNIST-LT', 'fashion': 'Fashion-LT', 'cmnist': 'CMNIST-LT', 'cifar100': 'CIFAR-100-LT†'}
+DATASET_NAMES = {d: lt_name(d) + '†' * (d == 'cifar100') for d in ('mnist', 'fashion', 'cmnist', 'cifar100')}   # table order; † our CIFAR-100 re-split
 
 def on_schedule(df: pd.DataFrame, schedule='paper') -> pd.DataFrame:
     "The records trained with `schedule`; 'paper' is each dataset's own (`PAPER_SCHEDULE`: cosine on MNIST-scale sets, csa on CIFAR-100-LT)."

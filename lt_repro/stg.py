@@ -13,18 +13,18 @@ import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.callback.core import Callback
 from fastai.callback.mixup import MixUp
 from fastai.optimizer import OptimWrapper
-from .data import MNIST_CI
+from .data import MNIST_CI, lt_name
 from .train import Recipe, register_method, register_grid, crt, TensorDL, mixup_fit_key
 
 # %% auto #0
 __all__ = ['AUG_MODES', 'STG_BASE', 'STG_CI', 'STG_CI_PARAMS', 'STG_SCHEDULES', 'RHOS', 'PAPER_T12', 'PAPER_T6', 'PAPER_T7',
-           'PAPER_T5', 'DS_NAMES', 'NAMES', 'eq1_targets', 'FeatureMemory', 'TargetEMA', 'STG', 'stg_loss',
-           'gaussian_kl', 'kl_matrix', 'check_head_rule', 'head_classes', 'class_beta', 'FittedSTG', 'class_means',
-           'train_stg', 'keep_mix', 'semantic_augment', 'STGAugment', 'LWSHead', 'adam', 'check_epoch_len',
-           'retrain_classifier', 'transformation_kl', 'kl_by_shared_head', 'embed_2d', 'plot_decision_regions',
-           'plot_augmentations', 'stg_recipe', 'crt_mixup_recipe', 'lws_mixup_recipe', 'stg_params', 'table12_rows',
-           'ablation_rows', 'variant', 'stg_grid', 'stg_ablation_grid', 'stg_cpu_grid', 'table12', 'table6', 'table7',
-           'table5_summary', 'stg_verdicts', 'stg_cpu_label', 'stg_cpu_records', 'stg_cpu_verdicts', 'stg_status']
+           'PAPER_T5', 'NAMES', 'eq1_targets', 'FeatureMemory', 'TargetEMA', 'STG', 'stg_loss', 'gaussian_kl',
+           'kl_matrix', 'check_head_rule', 'head_classes', 'class_beta', 'FittedSTG', 'class_means', 'train_stg',
+           'keep_mix', 'semantic_augment', 'STGAugment', 'LWSHead', 'adam', 'check_epoch_len', 'retrain_classifier',
+           'transformation_kl', 'kl_by_shared_head', 'embed_2d', 'plot_decision_regions', 'plot_augmentations',
+           'stg_recipe', 'crt_mixup_recipe', 'lws_mixup_recipe', 'stg_params', 'table12_rows', 'ablation_rows',
+           'variant', 'stg_grid', 'stg_ablation_grid', 'stg_cpu_grid', 'table12', 'table6', 'table7', 'table5_summary',
+           'stg_verdicts', 'stg_cpu_label', 'stg_cpu_records', 'stg_cpu_verdicts', 'stg_status']
 
 # %% ../nbs/14_stg.ipynb #f078763d
 def eq1_targets(a, y, ctx_a=None, ctx_y=None, include_self=True):
@@ -512,7 +512,6 @@ PAPER_T7 = {   # Table 7, rho 100: (CIFAR-10-LT, CIFAR-100-LT); two CIFAR-10 cel
     ('stg', 0.5): (81.0, 48.1), ('stg', 1.0): (82.3, 48.3), ('stg', 1.5): (83.1, 48.6)}
 PAPER_T5 = dict(kl=[[0, 43.1, 33.1, 38.6, 29.2], [37.2, 0, 41.2, 62.8, 54.5], [42.1, 59.1, 0, 69.5, 57.1],
                     [28.2, 55.8, 45.9, 0, 22.2], [28.1, 61.1, 45.2, 27.4, 0]], similar=[15, 9, 18, 16, 16])
-DS_NAMES = {'cifar10': 'CIFAR-10-LT', 'cifar100': 'CIFAR-100-LT'}
 NAMES = {'ce': 'CE', 'mixup': 'Mixup', 'crt_mixup': 'cRT+mixup', 'lws_mixup': 'LWS+mixup', 'mislas': 'MiSLAS', 'stg': 'STG (ours)'}
 
 def _cell(x, digits=1):
@@ -578,16 +577,16 @@ def stg_verdicts(df, kl=None) -> pd.DataFrame:
     for d, tab in (('cifar10', 'Table 1'), ('cifar100', 'Table 2')):
         for base in ('crt_mixup', 'lws_mixup'):
             P = PAPER_T12
-            rows.append((f"STG beats {NAMES[base]} on {DS_NAMES[d]} at rho 100/50/10 ({tab})",
+            rows.append((f"STG beats {NAMES[base]} on {lt_name(d)} at rho 100/50/10 ({tab})",
                          ' / '.join(f"{P[(d, 'stg')][i]} vs {P[(d, base)][i]}" for i in range(3)),
                          _judge([(f"ρ{r}", _accs(df, d, r, 'stg'), _accs(df, d, r, base)) for r in RHOS])))
         P = PAPER_T12
-        rows.append((f"STG beats mixup and CE on {DS_NAMES[d]} at rho 100 ({tab})", f"{P[(d, 'stg')][0]} vs {P[(d, 'mixup')][0]}, {P[(d, 'ce')][0]}",
+        rows.append((f"STG beats mixup and CE on {lt_name(d)} at rho 100 ({tab})", f"{P[(d, 'stg')][0]} vs {P[(d, 'mixup')][0]}, {P[(d, 'ce')][0]}",
                      _judge([('vs mixup', _accs(df, d, 100, 'stg'), _accs(df, d, 100, 'mixup')), ('vs CE', _accs(df, d, 100, 'stg'), _accs(df, d, 100, 'ce'))])))
     rows.append(("A larger memory helps: m=1200 beats m=0 (Table 6, CIFAR-100-LT rho 100)", "48.6 vs 48.3",
                  _judge([('1200−0', _accs(df, 'cifar100', 100, 'stg'), _accs(df, 'cifar100', 100, 'stg', ('m', 0)))])))
     for d, i in (('cifar10', 0), ('cifar100', 1)):
-        rows.append((f"Best STG λ beats best dropout and best noise ({DS_NAMES[d]} rho 100, Table 7)",
+        rows.append((f"Best STG λ beats best dropout and best noise ({lt_name(d)} rho 100, Table 7)",
                      f"{max(v[i] for k, v in PAPER_T7.items() if k[0] == 'stg')} vs {max(v[i] for k, v in PAPER_T7.items() if k[0] == 'dropout')}, {max(v[i] for k, v in PAPER_T7.items() if k[0] == 'noise')}",
                      _judge([('vs dropout', _best(df, d, 'stg', (0.5, 1.0, 1.5)), _best(df, d, 'dropout', (0.1, 0.2, 0.3))),
                              ('vs noise', _best(df, d, 'stg', (0.5, 1.0, 1.5)), _best(df, d, 'noise', (0.1, 0.5, 1.0, 1.5)))])))
@@ -626,10 +625,10 @@ def stg_cpu_verdicts(cpu) -> pd.DataFrame:
             g = seed_gap(x[x.row == a].acc, x[x.row == b].acc)
             if g is None: return out.append((claim, '–', 'not run'))
             out.append((claim, f"{a} − {b}: {g[0]:+.1f} (noise ±{g[1]:.1f})", judge([g])))
-        cmp('STG λ=1.5', 'cRT+mixup', f'{d}-LT: STG beats cRT+mixup'); cmp('STG λ=1.5', 'LWS+mixup', f'{d}-LT: STG beats LWS+mixup')
-        cmp('STG λ=1.5', 'dropout p=0.3', f'{d}-LT: STG beats dropout (Table 7)')
-        cmp('STG without μ, λ=1.5 (ours)', 'STG λ=1.5', f'{d}-LT (ours): dropping the mean term helps')
-        cmp('STG λ=1.5, head top:5', 'cRT+mixup', f'{d}-LT: STG beats cRT+mixup with 5 head classes, not 3 (our split)')
+        cmp('STG λ=1.5', 'cRT+mixup', f'{lt_name(d)}: STG beats cRT+mixup'); cmp('STG λ=1.5', 'LWS+mixup', f'{lt_name(d)}: STG beats LWS+mixup')
+        cmp('STG λ=1.5', 'dropout p=0.3', f'{lt_name(d)}: STG beats dropout (Table 7)')
+        cmp('STG without μ, λ=1.5 (ours)', 'STG λ=1.5', f'{lt_name(d)} (ours): dropping the mean term helps')
+        cmp('STG λ=1.5, head top:5', 'cRT+mixup', f'{lt_name(d)}: STG beats cRT+mixup with 5 head classes, not 3 (our split)')
     return pd.DataFrame(out, columns=['claim (CPU analogue)', 'ours', 'verdict'])
 
 # %% ../nbs/14_stg.ipynb #st4tus51

@@ -289,7 +289,7 @@ def lt_dls(ds: LTDataset, bs=128, sampler='uniform', device=None, seed=0, aug='d
 
 # %% ../nbs/03_train.ipynb #86b19454
 class PerClassAccuracy(Metric):
-    "Per-class correct/total over a validation pass; `value`: overall accuracy, or mean per-class accuracy over `mask`."
+    "Per-class correct/total over a validation pass; `value`: overall accuracy, or mean per-class accuracy over the classes of `mask` that have validation samples (NaN if none has)."
     def __init__(self, num_classes, mask=None, name='acc_per_class'):
         self.K, self.mask, self._name = num_classes, None if mask is None else torch.as_tensor(mask, dtype=torch.bool), name
     def reset(self): self.hit, self.tot = torch.zeros(self.K), torch.zeros(self.K)
@@ -301,8 +301,9 @@ class PerClassAccuracy(Metric):
     def per_class(self): return (self.hit / self.tot.clamp_min(1))
     @property
     def value(self):
-        pc = self.per_class
-        return float(pc[self.mask].mean()) if self.mask is not None else float(self.hit.sum() / self.tot.sum().clamp_min(1))
+        if self.mask is None: return float(self.hit.sum() / self.tot.sum().clamp_min(1))
+        m = self.mask & (self.tot > 0)   # a class without validation samples has no accuracy, as in `accuracy_report`
+        return float(self.per_class[m].mean()) if m.any() else float('nan')
     @property
     def name(self): return self._name
 
@@ -357,11 +358,13 @@ def features_of(learn, dl=None, feat_module=None, aug=True, bs=1024, seed=None):
 METRICS = ('acc',) + tuple(f'acc_{s}' for s in SHOTS)   # the accuracies `accuracy_report` gives: all classes, then each shot group (every record's and table's names)
 
 def accuracy_report(pred, y, ds: LTDataset) -> dict:
-    "Overall, many/medium/few and per-class accuracy in %."
+    "Overall, many/medium/few and per-class accuracy in %: a class without test labels in `y` is NaN in `per_class_acc`, and a shot group is the mean over its classes that have some (None when none has, or the group has no class)."
     pred, y = np.asarray(pred), np.asarray(y)
     pc = np.array([(pred[y == c] == c).mean() * 100 if (y == c).any() else np.nan for c in range(ds.num_classes)])
     r = dict(acc=float((pred == y).mean() * 100))
-    for s in SHOTS: r[f'acc_{s}'] = float(np.nanmean(pc[ds.shot_mask(s)])) if ds.shot_mask(s).any() else None
+    for s in SHOTS:
+        g = pc[ds.shot_mask(s)]; g = g[~np.isnan(g)]
+        r[f'acc_{s}'] = float(g.mean()) if len(g) else None
     r['per_class_acc'] = [round(float(a), 2) for a in pc]
     return r
 
