@@ -27,3 +27,14 @@ def test_counts_add_up_and_keep_every_verdict_column():
     assert list(c.columns) == list(VERDICTS) and c.values.sum() == len(st)
     assert list(dict.fromkeys(st.study)) == list(STUDIES)
     assert (st[st.data != ''].claim + st[st.data != ''].setting).str.contains('cifar100|CIFAR-100', case=False).all()
+
+
+def test_datasets_go_by_the_papers_names():
+    "Every study names its datasets as the papers do (`lt_name`: CIFAR-100-LT, MNIST-LT, ImageNet-LT), never by the package's keys (cifar100, mnist, imagenet_lt), on an empty folder (every claim listed) and on the committed records."
+    import re, tempfile
+    from lt_repro.data import LT_DATASETS
+    key = re.compile(r'\b(' + '|'.join(LT_DATASETS) + r')\b')   # lower case: the keys, not the names
+    with tempfile.TemporaryDirectory() as empty:
+        for st in (status(empty), status()):
+            text = st.claim + ' | ' + st.setting
+            assert not (bad := text[text.str.contains(key)].tolist()), bad[:5]
