@@ -32,7 +32,7 @@ def _trace_arg(s: str):
     if n < 1: raise argparse.ArgumentTypeError(f"expected 'all' or a number of epochs >= 1, got {s!r}")
     return n
 
-def _split(v, typ=str): return [typ(x) for x in str(v).split(',') if x != '']
+def _split(v, typ=str): return [typ(x.strip()) for x in str(v).split(',') if x.strip() != '']   # 'a, b' as 'a,b'
 
 _JSON = ('params', 'classes')   # fields whose value is one JSON value, not a comma list: --where 'params={}', --where 'classes=[0,5]'
 
