@@ -9,15 +9,14 @@ import numpy as np
 import pandas as pd
 import torch, torch.nn as nn, torch.nn.functional as F
 from fastai.callback.core import Callback
-from .data import MNIST_CI, CIFAR_CI, lt_name
+from .data import MNIST_CI, lt_name
 from .train import Recipe, register_method, register_grid, crt, split_pair, run_seed
 
 # %% auto #0
 __all__ = ['AUX_ROWS', 'PAPER_ROWS', 'AUX_FIG_ROWS', 'rotate_batch', 'AuxiliaryLearning', 'cbs_rrs_recipe', 'ft_cbs_recipe',
            'weight_norm_cv', 'auxiliary_grid', 'auxiliary_cpu_grid', 'auxiliary_imagenet_lt_grid',
            'auxiliary_places_lt_grid', 'aux_label', 'aux_verdict', 'aux_records', 'auxiliary_norms_cpu_grid',
-           'plot_class_gain', 'norm_table', 'norm_verdict', 'plot_head_norms', 'auxiliary_cifar_cpu_grid',
-           'auxiliary_status']
+           'plot_class_gain', 'norm_table', 'norm_verdict', 'plot_head_norms', 'auxiliary_status']
 
 # %% ../nbs/12_auxiliary.ipynb #234debcb
 def rotate_batch(x, k):
@@ -240,17 +239,6 @@ def plot_head_norms(d, ax=None):
         ax.plot(counts[order], n[order], marker='o', ms=3, label=f"{r} (CV {np.std(n) / np.mean(n):.2f})")
     ax.set_xscale('log'); ax.set_xlabel('training images of the class'); ax.set_ylabel('‖w_c‖'); ax.legend(fontsize=7)
     return ax
-
-# %% ../nbs/12_auxiliary.ipynb #auxc1far
-@register_grid('auxiliary_cifar_cpu')
-def auxiliary_cifar_cpu_grid(scale='full'):
-    "Tables 1-2's three main rows (RRS-only, CBS-only, CBS+RRS†) on CIFAR-10-LT rho=100 at a CPU budget: the CIFAR grid's ResNet-32 and SGD (lr 0.1, momentum 0.9, wd 2e-4, batch 128), 20 one-cycle epochs (the CSA notebook's CPU budget), 3 seeds; records carry `head_norms` (Figure 4)."
-    from lt_repro.experiments import grid, method_rows
-    full = scale == 'full'
-    base = dict(experiment='auxiliary_cifar_cpu' if full else 'auxiliary_cifar_cpu_ci', dataset='cifar10', rho=100, model='resnet32',
-                epochs=20 if full else 1, batch_size=128, lr=0.1, mom=0.9, wd=2e-4, schedule='one_cycle')
-    if not full: base.update(CIFAR_CI)   # 128 … 4 images a class, 20 test images a class
-    return grid(base, (0, 1, 2) if full else (0,), method_rows(*AUX_FIG_ROWS))
 
 # %% ../nbs/12_auxiliary.ipynb #st4tus30
 def auxiliary_status(res=None) -> pd.DataFrame:
