@@ -206,18 +206,18 @@ def main(argv=None):
     if a.cmd == 'summary':
         print(summary_table(load_results(a.experiment, a.results))); return 0
     if a.cmd == 'status':
-        from lt_repro.status import STUDIES, VERDICTS, status, status_counts, verdict_kind
-        q, v = (_split(a.study) if a.study else None), (_split(a.verdict) if a.verdict else None)
+        from lt_repro.status import STUDIES, status, status_counts, claims
+        q = _split(a.study) if a.study else None
         if q and (bad := [x for x in q if not any(n.startswith(x) for n in STUDIES)]): raise SystemExit(f"lt_repro status: no study {bad}; studies: {', '.join(STUDIES)}")
-        if v and (bad := [x for x in v if x not in VERDICTS]): raise SystemExit(f"lt_repro status: no verdict {bad}; verdicts: {', '.join(VERDICTS)}")
         st = status(a.results, [n for n in STUDIES if any(n.startswith(x) for x in q)] if q else None)
-        shown = st[st.verdict.map(verdict_kind).isin(v)] if v else st
+        try: shown = claims(st, _split(a.verdict) if a.verdict else None)
+        except ValueError as x: raise SystemExit(f"lt_repro status: {x}")
         import pandas as pd
         with pd.option_context('display.width', 250, 'display.max_colwidth', 110):
             print(status_counts(st).to_string())
             for n, t in shown.groupby('study', sort=False):
                 print(f"\n== {n}: {STUDIES[n][3]} ({STUDIES[n][2]})")
-                print(t.assign(setting=t.setting + t.data.map(lambda x: ' ‡' if x else ''))[['claim', 'setting', 'ours', 'verdict']].to_string(index=False))
+                print(t[['claim', 'setting', 'ours', 'verdict']].to_string(index=False))
         if shown.data.any(): print('\n‡ CIFAR-100: our 500/100 re-split of the 60,000 images, not the official test set')
         return 0
     if a.cmd == 'demo':

@@ -8,7 +8,7 @@ import importlib
 import pandas as pd
 
 # %% auto #0
-__all__ = ['STUDIES', 'VERDICTS', 'COLOURS', 'verdict_kind', 'status', 'status_counts', 'plot_status']
+__all__ = ['STUDIES', 'VERDICTS', 'COLOURS', 'verdict_kind', 'status', 'status_counts', 'claims', 'plot_status']
 
 # %% ../nbs/95_status.ipynb #a1b2c3e0
 STUDIES = {   # name -> (module, its status function, notebook, what it reproduces)
@@ -46,6 +46,12 @@ def status_counts(st: pd.DataFrame) -> pd.DataFrame:
     "How many claims of each study have each verdict, per kind of setting (the paper's first)."
     k = st.assign(verdict=st.verdict.map(verdict_kind), kind=pd.Categorical(st.kind, ['paper setting', 'analogue']))
     return pd.crosstab([k.study, k.kind], k.verdict).reindex(columns=list(VERDICTS), fill_value=0)
+
+def claims(st: pd.DataFrame, verdicts=None) -> pd.DataFrame:
+    "The claims of a `status` table to show: those whose verdict word is one of `verdicts` (default: all), each setting marked ‡ where the row is about the CIFAR-100 re-split."
+    if verdicts is not None and (bad := [v for v in verdicts if v not in VERDICTS]): raise ValueError(f"no verdict {bad}; verdicts: {', '.join(VERDICTS)}")
+    t = st if verdicts is None else st[st.verdict.map(verdict_kind).isin(verdicts)]
+    return t.assign(setting=t.setting + t.data.map(lambda x: ' ‡' if x else ''))
 
 COLOURS = {'reproduced': '#2a9d8f', 'partly': '#e9c46a', 'not': '#e76f51', 'not run': '#c8c8c8', 'not judged': '#ececec'}
 
