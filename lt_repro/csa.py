@@ -387,9 +387,11 @@ def cpu_budget_verdict(df, dataset='cifar10', rho=100, pairs=CPU_PAIRS) -> pd.Da
     "One row per claim 'a beats b' on a CPU-budget grid: the paper's gap (Table 2, or Table 4 for no context), ours (gap ± combined seed std), the verdict."
     from lt_repro.experiments import seed_gap, judge
     acc = lambda lab: df[(df.row == lab) & (df.dataset == dataset) & (df.rho == rho)].acc
+    # the budget as the dataset's records ran it, or, before any has run, as the grid plans it
+    ep = sorted(set(df[df.dataset == dataset].epochs)) or sorted({c.epochs for c in csa_cpu_grid() if c.dataset == dataset})
     out = []
     for a, b in pairs:
-        g, ep = seed_gap(acc(a), acc(b)), sorted(set(df.epochs))
+        g = seed_gap(acc(a), acc(b))
         paper = '–' if (pg := paper_t2_gap(dataset, a, b)) is None or rho != 100 else f'{pg:+.1f} (Table 2)'
         if paper == '–' and a in PAPER_ABLATION and b in PAPER_ABLATION:   # only on CIFAR-100-LT ρ=100 in the paper
             paper = f'{PAPER_ABLATION[a][0] - PAPER_ABLATION[b][0]:+.1f} (CIFAR-100-LT, {PAPER_ABLATION[b][1]})'
@@ -409,12 +411,12 @@ def csa_cpu_records(res=None) -> pd.DataFrame:
 
 # %% ../nbs/11_csa.ipynb #st4tus20
 def csa_status(res=None) -> pd.DataFrame:
-    "This notebook's verdicts, read from the records in `results/` (`res`: another results folder): Table 2's claims on the paper's schedule over ρ = 100 / 50 / 10 (`table2_verdict`), then the CPU budget's on CIFAR-10-LT and CIFAR-100-LT (`cpu_budget_verdict`, the pairs whose rows have run); columns claim, setting, paper, ours, verdict. What `lt_repro status` shows for seed 001 §3."
+    "This notebook's verdicts, read from the records in `results/` (`res`: another results folder): Table 2's claims on the paper's schedule over ρ = 100 / 50 / 10 (`table2_verdict`), then the CPU budget's on CIFAR-10-LT and CIFAR-100-LT (`cpu_budget_verdict`, every pair, 'not run' until both rows have); columns claim, setting, paper, ours, verdict. What `lt_repro status` shows for seed 001 §3."
     df, cpu = table2_records(res)[0], csa_cpu_records(res)
     t2 = table2_verdict(df)
     t2 = pd.DataFrame(dict(claim=t2.claim, setting=[f"paper setting, {lt_name(d)} (per ρ = 100 / 50 / 10: {r}; one-cycle: {o})" for d, r, o in zip(t2.dataset, t2['ρ=100 / 50 / 10'], t2.one_cycle)],
                            paper=['–' if (g := paper_t2_gap(d, *ab)) is None else f"{g:+.1f} at ρ = 100 (Table 2)" for d, ab in zip(t2.dataset, t2.claim.str.split(' beats '))],
                            ours=t2.ours, verdict=t2.verdict))
-    cb = [cpu_budget_verdict(cpu, d, pairs=[pr for pr in CPU_PAIRS if set(pr) <= set(cpu[cpu.dataset == d].row)]) for d in ('cifar10', 'cifar100') if (cpu.dataset == d).any()]
+    cb = [cpu_budget_verdict(cpu, d) for d in ('cifar10', 'cifar100')]
     cb = [t.assign(claim=t.claim.str.partition(' — ')[0], setting=t.dataset + ', ' + t.claim.str.partition(' — ')[2]) for t in cb]   # "claim — CPU budget (...)"
     return pd.concat([t2] + [t[['claim', 'setting', 'paper', 'ours', 'verdict']] for t in cb], ignore_index=True)

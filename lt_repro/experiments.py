@@ -432,7 +432,7 @@ def load_results(experiment=None, root=None, superseded=False) -> pd.DataFrame:
 
 _superseded = superseded   # `load_results`' argument shadows the function's name
 
-RECORD_COLUMNS = (*REQUIRED_FIELDS, 'config_id', 'params_str')
+RECORD_COLUMNS = tuple(dict.fromkeys([*REQUIRED_FIELDS, *(f.name for f in dataclasses.fields(Config)), 'config_id', 'params_str']))   # every record's fields: the required ones, then its config's
 def _no_records(superseded=False) -> pd.DataFrame:
     "What `load_results` gives where there are no records: an empty table that still has a record's columns, so that selecting, grouping and judging it need no special case."
     return pd.DataFrame(columns=[*RECORD_COLUMNS, *(['superseded'] if superseded else [])])

@@ -343,9 +343,10 @@ def verdict_table(df, cpu=None, cams=None) -> pd.DataFrame:
     if cams is not None:
         v, txt = judge_claim(cam_frame(cams), CAM_CLAIM[1])
         rows.append(dict(claim=CAM_CLAIM[0], paper='Figure 3 (images, no numbers)', ours=txt, verdict=v))
-    if cpu is not None:
-        ep = '/'.join(map(str, sorted(set(cpu.epochs)))) if len(cpu) else '?'
-        both = len(on_schedule(cpu[cpu.dataset == 'cifar100'], 'paper')) > 0
+    if cpu is not None:   # the budget as its records ran it, or, before any has run, as its grid plans it
+        plan = cpu if len(cpu) else pd.DataFrame([dict(dataset=c.dataset, epochs=c.epochs, schedule=c.schedule) for c in resampling_cifar100_cpu_grid()])
+        ep = '/'.join(map(str, sorted(set(plan.epochs))))
+        both = len(on_schedule(plan[plan.dataset == 'cifar100'], 'paper')) > 0
         budget = f"{ep} epochs of the paper's step schedule, checked on one-cycle" if both else f"{ep} one-cycle epochs"
         rows += [dict(claim=c + f' — CPU budget ({budget}, step-matched CB-RS and γ)', paper=paper_evidence(pairs), ours=j[1], verdict=j[0])
                  for c, pairs in CLAIMS if pairs[0][0] == 'cifar100'
@@ -361,7 +362,7 @@ def gradcam_records(df, res=None) -> pd.DataFrame:
 def resampling_status(res=None) -> pd.DataFrame:
     "This notebook's verdict table (`verdict_table`), read from the records in `results/` (`res`: another results folder), the CPU budget's rows with their setting in its own column; columns claim, setting, paper, ours, verdict. What `lt_repro status` shows for seed 001 §2."
     df, cpu = resampling_records(res)[0], resampling_cpu_records(res)
-    vt = verdict_table(df, cpu if len(cpu) else None, gradcam_records(df, res))
+    vt = verdict_table(df, cpu, gradcam_records(df, res))
     part = vt.claim.str.partition(' — ')   # "claim — CPU budget (...)"
     return vt.assign(claim=part[0], setting=part[2].where(part[2] != '', 'paper setting'))[['claim', 'setting', 'paper', 'ours', 'verdict']]
 
