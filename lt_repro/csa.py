@@ -133,7 +133,7 @@ def module_report(uniform_head='main', balanced_head='balanced'):
     "A `Recipe.reports` entry for seed 001 Table 7: test accuracy (all / many / medium / few) of the uniform module and of the ensemble (mean of both heads' logits) of the final model; the balanced module's is the run's own."
     keys = METRICS
     def report(learn, ds):
-        z = {h: logits(learn.model, learn.dls.valid, head=h) for h in (uniform_head, balanced_head)}
+        z = logits(learn.model, learn.dls.valid, head=[uniform_head, balanced_head])   # both heads from one pass of φ
         acc = lambda logit: {k: v if k == 'per_class_acc' else round(v, 2) for k, v in accuracy_report(logit.argmax(-1), ds.y_test, ds).items()
                              if k in keys + ('per_class_acc',) and v is not None}
         return {'modules': {'uniform': acc(z[uniform_head]), 'ensemble': acc((z[uniform_head] + z[balanced_head]) / 2)}}

@@ -312,20 +312,24 @@ def shot_metrics(ds: LTDataset) -> list:
     return [PerClassAccuracy(ds.num_classes, name='acc')] + [
         PerClassAccuracy(ds.num_classes, ds.shot_mask(s), name=f'acc_{s}') for s in SHOTS if ds.shot_mask(s).any()]
 
-def logits(model: nn.Module, dl: TensorDL, head=None) -> torch.Tensor:
-    "Float logits of `model` over a (sequential) loader, on the CPU, in eval mode, without autograd; `head`: through this named head (an `LTModel`'s; default: its `predict_head`), which is put back after."
+def logits(model: nn.Module, dl: TensorDL, head=None):
+    "Float logits of `model` over a (sequential) loader, on the CPU, in eval mode, without autograd; `head`: through this named head (an `LTModel`'s; default: its `predict_head`), which is put back after; a list of head names: {name: logits}, from one pass of the body."
     was, old = model.training, getattr(model, 'predict_head', None)
+    names = list(head) if isinstance(head, (list, tuple)) else None
     if head is not None:
         if old is None: raise ValueError(f"head={head!r} needs a model with named heads (an LTModel)")
-        model.predict_head = head
+        if names is None: model.predict_head = head
+        elif unknown := [h for h in names if h not in model.heads]: raise ValueError(f"unknown heads {unknown}; the model's: {list(model.heads)}")
     model.eval(); out = []
     try:
         with torch.no_grad(), _autocast(dl.device):
-            for xb, _ in dl: out.append(model(xb).float().cpu())
+            for xb, _ in dl:
+                if names is None: out.append(model(xb).float().cpu())
+                else: f = model.body(xb); out.append({h: model.heads[h](f).float().cpu() for h in names})
     finally:
         model.train(was)
         if head is not None: model.predict_head = old
-    return torch.cat(out)
+    return torch.cat(out) if names is None else {h: torch.cat([o[h] for o in out]) for h in names}
 
 def predict(model: nn.Module, dl: TensorDL, head=None) -> torch.Tensor:
     "Predicted labels of `model` over a (sequential) loader (`head`: as `logits`)."
