@@ -82,9 +82,10 @@ def cbs_rrs_recipe(lambdas=(0.5, 1.0), ss=False, rot_aug=False, Z=4):
     return Recipe({'name': 'paired', 'Z': Z}, [AuxiliaryLearning((l1, l2, 1.0 if ss else 0.0), rot_aug=rot_aug)])
 
 @register_method('ft_cbs')
-def ft_cbs_recipe(epochs=10, lr=None, schedule='cosine'):
-    "ftRRS+CBS: RRS-only (CE), then fine-tune the whole network with class-aware sampling."
-    def stage(learn, ds, cfg): crt(learn, ds, epochs, lr if lr is not None else cfg.lr, schedule, reinit=True, freeze=False, seed=cfg.seed)
+def ft_cbs_recipe(epochs=10, lr=None, schedule='cosine', epoch='max'):
+    "ftRRS+CBS: RRS-only (CE), then fine-tune the whole network with class-aware sampling; `epoch`: a fine-tuning epoch of n_max·K draws ('max', as cRT on MNIST) or N ('dataset')."
+    def stage(learn, ds, cfg):
+        crt(learn, ds, epochs, lr if lr is not None else cfg.lr, schedule, reinit=True, freeze=False, seed=cfg.seed, sampler={'name': 'class_aware', 'epoch': epoch})
     return Recipe('uniform', post=[stage], fit_key='ce')   # stage 1 is the RRS-only (CE) row's fit
 
 # %% ../nbs/12_auxiliary.ipynb #03ba8e39
@@ -112,7 +113,7 @@ def auxiliary_cpu_grid(scale='full'):
     "The same rows at CPU scale: MNIST-LT and Fashion-LT rho=100, LeNet-32, seed 001's MNIST optimiser, 8 epochs, 3 seeds."
     from lt_repro.experiments import grid, method_rows
     full = scale == 'full'
-    rows = [(m, p if m != 'ft_cbs' else dict(p, epochs=4 if full else 1)) for m, p in AUX_ROWS]   # fine-tune 4 epochs, as cRT on MNIST
+    rows = [(m, p if m != 'ft_cbs' else dict(p, epochs=4 if full else 1)) for m, p in AUX_ROWS + [('ft_cbs', {'epoch': 'dataset'})]]   # fine-tune 4 epochs, as cRT on MNIST; N-draw: the budget closer to joint training's
     return grid(dict(experiment='auxiliary_cpu' if full else 'auxiliary_cpu_ci', rho=100, model='lenet32', epochs=8 if full else 1, **({} if full else MNIST_CI),
                      batch_size=128, lr=0.1, mom=0.0, wd=0.0, schedule='cosine'), (0, 1, 2) if full else (0,), method_rows(*rows),
                 dataset=('mnist', 'fashion'))
@@ -142,7 +143,7 @@ def auxiliary_places_lt_grid(scale='full'):
 def aux_label(method, params) -> str:
     "Row label of an auxiliary-learning record."
     if method == 'ce': return 'RRS-only'
-    if method == 'ft_cbs': return 'ftRRS+CBS' + (f" lr={params['lr']:g}" if params.get('lr') is not None else '')
+    if method == 'ft_cbs': return 'ftRRS+CBS' + (f" lr={params['lr']:g}" if params.get('lr') is not None else '') + (' N-draw' if params.get('epoch') == 'dataset' else '')
     l = tuple(float(v) for v in params.get('lambdas', (0.5, 1.0)))
     if l == (1.0, 0.0): return 'CBS-only'
     name = 'CBS+RRS†' + ('+SS†' if params.get('ss') else '') + (' rot-aug' if params.get('rot_aug') else '')
@@ -166,6 +167,8 @@ def aux_verdict(d, rows=None) -> pd.DataFrame:
     add('CBS+RRS† beats CBS-only on many', 'CBS+RRS†', 'CBS-only', 'acc_many'); add('SS† adds (about one point)', 'CBS+RRS†+SS†', 'CBS+RRS†')
     add('joint training beats stage-wise ftRRS+CBS', 'CBS+RRS†', 'ftRRS+CBS')
     add('joint training beats ftRRS+CBS fine-tuned at a tenth of the lr', 'CBS+RRS†', 'ftRRS+CBS lr=0.01')   # fine-tuning at the full lr could wash out RRS's φ
+    # a fine-tuning epoch of n_max·K draws is ~4 of N on MNIST-LT: ftRRS+CBS then sees 8 + 16 epochs' images to joint's 8 × 2; with N-draw epochs, 8 + 4
+    add('joint training beats ftRRS+CBS with N-draw fine-tuning epochs (fewer images than joint)', 'CBS+RRS†', 'ftRRS+CBS N-draw')
     for r in ('CBS+RRS† 1:1', 'CBS+RRS† 1:0.5'): add(f'0.5:1 beats {r.split()[-1]}', 'CBS+RRS†', r)
     for r in ('CBS+RRS† 1:1', 'CBS+RRS† 1:0.5'):
         for end in ('RRS-only', 'CBS-only'): add(f'{r.split()[-1]} beats {end}', r, end)
