@@ -16,7 +16,7 @@ from .train import Recipe, register_method, register_grid, crt, split_pair, run_
 __all__ = ['AUX_ROWS', 'PAPER_ROWS', 'AUX_FIG_ROWS', 'rotate_batch', 'AuxiliaryLearning', 'cbs_rrs_recipe', 'ft_cbs_recipe',
            'weight_norm_cv', 'auxiliary_grid', 'auxiliary_cpu_grid', 'auxiliary_imagenet_lt_grid',
            'auxiliary_places_lt_grid', 'aux_label', 'aux_verdict', 'aux_records', 'auxiliary_norms_cpu_grid',
-           'plot_class_gain', 'norm_table', 'norm_verdict', 'plot_head_norms', 'auxiliary_status']
+           'plot_class_gain', 'norm_profile_corr', 'norm_table', 'norm_verdict', 'plot_head_norms', 'auxiliary_status']
 
 # %% ../nbs/12_auxiliary.ipynb #234debcb
 def rotate_batch(x, k):
@@ -216,6 +216,16 @@ def _norm_cv(d) -> pd.DataFrame:
     "Records with `head_norms`, with their coefficient of variation (std / mean over classes) as `cv`."
     d = d[d.head_norms.notna()] if 'head_norms' in d else d.iloc[:0]
     return d.assign(cv=d.head_norms.map(lambda n: float(np.std(n) / np.mean(n))))
+
+def norm_profile_corr(d) -> dict:
+    "Whose is a classifier-norm profile, the seed's or the method's? Mean Pearson r between the per-class norms (`head_norms`) of two runs of one seed and different rows ('same seed'), and of two runs of one row and different seeds ('same row'); None where no such pair has norms."
+    import itertools
+    n = d[d.head_norms.notna()] if 'head_norms' in d else d.iloc[:0]
+    rs = {'same seed': [], 'same row': []}
+    for a, b in itertools.combinations(n.to_dict('records'), 2):
+        k = 'same seed' if a['seed'] == b['seed'] and a['row'] != b['row'] else 'same row' if a['row'] == b['row'] and a['seed'] != b['seed'] else None
+        if k: rs[k].append(np.corrcoef(a['head_norms'], b['head_norms'])[0, 1])
+    return {k: float(np.mean(v)) if v else None for k, v in rs.items()}
 
 def norm_table(d) -> pd.DataFrame:
     "Coefficient of variation of the per-class classifier norms (`head_norms`) of each row, mean ± std over seeds."
