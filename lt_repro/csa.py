@@ -91,7 +91,7 @@ class CSA(Callback):
     def before_batch(self):
         if not self.training: return
         xu, xb, yu, yb = split_pair(self.xb, self.yb, 'CSA')
-        if self.use_context and len(xb) > self.bank.size:   # Alg. 1 mixes only once |Q| >= B: with V < B it never would
+        if self.use_context and len(xb) > self.bank.size:   # the official code mixes only once |Q| >= B (Alg. 1 line 18 says once |Q| reaches V, then takes B contexts): with V < B it never would
             raise ValueError(f"bank_size {self.bank.size} is smaller than the balanced batch ({len(xb)}): the bank could never supply a "
                              "batch of contexts, so CSA would never augment and the balanced head (the one CSA predicts with) would "
                              "not train; use bank_size >= the batch size (the paper: V = B)")

@@ -17,8 +17,8 @@ __all__ = ['SHIFT_RATIOS', 'DIVE_ROWS', 'FLAT_PAIRS', 'FLAT_SIZES', 'FLAT_EPS', 
            'posthoc_adjust', 'virtual_examples', 'virtual_distribution', 'distill_loss', 'DistillCallback',
            'shift_targets', 'shift_accuracy', 'shift_report', 'VirtualExampleSmoothing', 've_ratio', 'bsce_recipe',
            'la_posthoc_recipe', 'dive_recipe', 've_smooth_recipe', 'dive_grid', 'dive_flatness_grid', 'dive_cpu_grid',
-           'dive_label', 'dive_records', 'plot_flatness', 'flat_sizes', 'flatness_rows', 'shift_rows', 'verdict',
-           'verdict_cpu', 'dive_status']
+           'dive_label', 'dive_records', 'plot_flatness', 'flat_sizes', 'flatness_rows', 'shift_rows', 'ranking_row',
+           'verdict', 'verdict_cpu', 'dive_status']
 
 # %% ../nbs/13_dive.ipynb #94c774d4
 def log_prior(counts) -> torch.Tensor:
@@ -254,7 +254,8 @@ def flat_sizes(cfgs) -> list[str]:
     return list(dict.fromkeys(f'{c.n_max}:{round(c.n_max / c.rho)}' for c in cfgs if c.method == 've_smooth'))
 
 def flatness_rows(f, sizes):
-    "Flatness verdicts per size of `sizes` (`flat_sizes`) and pair of `FLAT_PAIRS`, 'not run' without records at two ε: reproduced if the tail gains beyond seed noise (the two ε ends' stds combined) and the head loses ≤ 2 points; partly if the tail gains ≥ 2 in the mean."
+    "Flatness verdicts per size of `sizes` (`flat_sizes`) and pair of `FLAT_PAIRS`, by `judge`'s rule on the two ε ends ('not run' without 2 runs at each): the tail beats its ε = 0 accuracy, and the head is no worse than its own ('almost intact': a drop beyond the seed noise fails)."
+    from lt_repro.experiments import seed_gap, judge
     f = f.copy(); f['eps'] = f.params.map(lambda p: p['eps']); f['head'], f['tail'] = f.per_class_acc.str[0], f.per_class_acc.str[1]
     f['pair'] = f.classes.map(lambda c: next((k for k, v in FLAT_PAIRS.items() if v == list(c)), str(c)))
     f['size'] = f.train_counts.map(lambda c: f'{c[0]}:{c[1]}')
@@ -262,13 +263,13 @@ def flatness_rows(f, sizes):
     for size in sizes:
         for pair in FLAT_PAIRS:
             claim = f"flatness {size}, {pair}: tail rises as R grows, head almost intact"
-            st = f[(f.pair == pair) & (f['size'] == size)].groupby('eps')[['head', 'tail']].agg(['mean', 'std'])
-            if len(st) < 2: rows.append((claim, 'not run', 'not run')); continue
-            e0, e1 = st.index[0], st.index[-1]
-            dt, dh = st[('tail', 'mean')][e1] - st[('tail', 'mean')][e0], st[('head', 'mean')][e1] - st[('head', 'mean')][e0]
-            noise = float(np.hypot(np.nan_to_num(st[('tail', 'std')][e0]), np.nan_to_num(st[('tail', 'std')][e1])))
-            rows.append((claim, f"ε {e0:g}→{e1:g}: tail {dt:+.1f} (seed noise ±{noise:.1f}), head {dh:+.1f}",
-                         'reproduced' if dt > noise and dh >= -2 else ('partly' if dt >= 2 else 'not')))
+            g = f[(f.pair == pair) & (f['size'] == size)]
+            e0, e1 = (g.eps.min(), g.eps.max()) if len(g) else (None, None)
+            at = lambda e, k: g[g.eps == e][k]
+            gaps = [seed_gap(at(e1, 'tail'), at(e0, 'tail')), seed_gap(at(e1, 'head'), at(e0, 'head'))] if e0 != e1 else [None, None]
+            if None in gaps: rows.append((claim, 'not run', 'not run')); continue
+            (dt, nt), (dh, nh) = gaps
+            rows.append((claim, f"ε {e0:g}→{e1:g}: tail {dt:+.1f} (seed noise ±{nt:.1f}), head {dh:+.1f} (±{nh:.1f})", judge(gaps, ['beats', 'no_worse'])))
     return rows
 
 def shift_rows(d, where):
@@ -285,18 +286,22 @@ def shift_rows(d, where):
                     'reproduced' if wins == len(names) else ('partly' if wins else 'not')))
     return out
 
+def ranking_row(claim, acc: dict) -> tuple:
+    "(claim, ours, verdict) for 'DiVE > BSCE > CE' from per-run accuracies `acc` ({row label: values}): `judge` over both steps, DiVE − BSCE (the student beats its teacher) and BSCE − CE (`seed_gap`s); 'not run' while a row has fewer than 2 runs."
+    from lt_repro.experiments import seed_gap, judge
+    gs = [seed_gap(acc.get('DiVE', []), acc.get('BSCE', [])), seed_gap(acc.get('BSCE', []), acc.get('CE', []))]
+    if None in gs: return claim, 'not run', 'not run'
+    m = {k: float(np.mean(acc[k])) for k in ('CE', 'BSCE', 'DiVE')}
+    return (claim, f"CE {m['CE']:.1f} / BSCE {m['BSCE']:.1f} / DiVE {m['DiVE']:.1f} (DiVE − BSCE {gs[0][0]:+.1f} ± {gs[0][1]:.1f}, BSCE − CE {gs[1][0]:+.1f} ± {gs[1][1]:.1f})",
+            judge(gs))
+
 def verdict(df, fl):
     "One row per claim of the CIFAR grids: `df` the `dive` records (with `row`), `fl` the `dive_flatness` records; 'not run' where they are missing."
     rows = []
-    def acc(row, rho=100, sched='dive', ds='cifar100'):
-        d = df[(df.row == row) & (df.rho == rho) & (df.schedule == sched) & (df.dataset == ds)] if len(df) else df
-        return d.acc.mean() if len(d) else None
     for rho in (100, 50, 10):
-        ce, bs, dv = acc('CE', rho), acc('BSCE', rho), acc('DiVE', rho)
-        claim = f"CIFAR-100-LT ρ={rho}: DiVE > BSCE > CE (paper: DiVE {PAPER_CIFAR100[('DiVE', rho)]}, CE {PAPER_CIFAR100[('CE', rho)]})"
-        if None in (ce, bs, dv): rows.append((claim, 'not run', 'not run')); continue
-        ok = dv > bs > ce
-        rows.append((claim, f"CE {ce:.1f} / BSCE {bs:.1f} / DiVE {dv:.1f}", 'reproduced' if ok else ('partly' if dv > ce else 'not')))
+        d = df[(df.rho == rho) & (df.schedule == 'dive') & (df.dataset == 'cifar100')]
+        rows.append(ranking_row(f"CIFAR-100-LT ρ={rho}: DiVE > BSCE > CE (paper: DiVE {PAPER_CIFAR100[('DiVE', rho)]}, CE {PAPER_CIFAR100[('CE', rho)]})",
+                                {r: d[d.row == r].acc for r in ('CE', 'BSCE', 'DiVE')}))
     rows += shift_rows(df[(df.dataset == 'cifar100') & (df.rho == 100) & (df.schedule == 'dive')], 'CIFAR-100-LT ρ=100')
     rows += flatness_rows(fl, flat_sizes(dive_flatness_grid()))
     return pd.DataFrame(rows, columns=['claim', 'ours', 'verdict'])
@@ -306,10 +311,8 @@ def verdict_cpu(cpu):
     rows = []
     mn = cpu[(cpu.method != 've_smooth') & (cpu.mom == 0)].copy(); mn['row'] = [dive_label(m, p) for m, p in zip(mn.method, mn.params)]
     for d in ('mnist', 'fashion'):
-        a, claim = mn[mn.dataset == d].groupby('row').acc.mean(), f"{lt_name(d)} ρ=100: DiVE > BSCE > CE"
-        if not {'CE', 'BSCE', 'DiVE'} <= set(a.index): rows.append((claim, 'not run', 'not run'))
-        else: rows.append((claim, f"CE {a.CE:.1f} / BSCE {a.BSCE:.1f} / DiVE {a.DiVE:.1f}",
-                           'reproduced' if a.DiVE > a.BSCE > a.CE else ('partly' if a.DiVE > a.CE else 'not')))
+        x = mn[mn.dataset == d]
+        rows.append(ranking_row(f"{lt_name(d)} ρ=100: DiVE > BSCE > CE", {r: x[x.row == r].acc for r in ('CE', 'BSCE', 'DiVE')}))
         rows += shift_rows(mn[mn.dataset == d], f"{lt_name(d)} ρ=100")
     rows += flatness_rows(cpu[cpu.method == 've_smooth'], flat_sizes(dive_cpu_grid()))
     return pd.DataFrame(rows, columns=['claim (CPU analogue)', 'ours', 'verdict'])

@@ -486,7 +486,7 @@ def judge(gaps, kinds=None) -> str:
     if len(kinds) != len(gaps) or set(kinds) - {'beats', 'no_worse'}: raise ValueError(f"kinds must be 'beats' or 'no_worse', one a gap; got {kinds} for {len(gaps)} gaps")
     if not gaps or any(g is None for g in gaps): return 'not run'
     beats = [g for g, k in zip(gaps, kinds) if k == 'beats']
-    if any(g[0] <= 0 for g in beats) or any(g[0] <= -g[1] for g, k in zip(gaps, kinds) if k == 'no_worse'): return 'not'
+    if any(g[0] <= 0 for g in beats) or any(g[0] < -g[1] for g, k in zip(gaps, kinds) if k == 'no_worse'): return 'not'
     return 'reproduced' if all(g[0] > g[1] for g in beats) else 'partly'
 
 def best_of_trace(r) -> dict | None:
