@@ -385,10 +385,10 @@ def paper_t2_gap(dataset, a, b) -> float | None:
 
 def cpu_budget_verdict(df, dataset='cifar10', rho=100, pairs=CPU_PAIRS) -> pd.DataFrame:
     "One row per claim 'a beats b' on a CPU-budget grid: the paper's gap (Table 2, or Table 4 for no context), ours (gap ± combined seed std), the verdict."
-    from lt_repro.experiments import seed_gap, judge
+    from lt_repro.experiments import seed_gap, judge, records_or_plan
     acc = lambda lab: df[(df.row == lab) & (df.dataset == dataset) & (df.rho == rho)].acc
     # the budget as the dataset's records ran it, or, before any has run, as the grid plans it
-    ep = sorted(set(df[df.dataset == dataset].epochs)) or sorted({c.epochs for c in csa_cpu_grid() if c.dataset == dataset})
+    ep = sorted(set(records_or_plan(df[df.dataset == dataset], [c for c in csa_cpu_grid() if c.dataset == dataset]).epochs))
     out = []
     for a, b in pairs:
         g = seed_gap(acc(a), acc(b))

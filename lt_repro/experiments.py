@@ -19,9 +19,9 @@ import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F4
 __all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'RECORD_COLUMNS', 'KEYS', 'Config', 'superseded',
            'config_hash', 'git_commit', 'versions', 'device_name', 'results_dir', 'Registry', 'run_one', 'grid',
            'method_rows', 'recorded', 'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash',
-           'run_grid', 'rehearsal', 'rehearse', 'import_records', 'load_results', 'split_superseded', 'twin_records',
-           'in_grid', 'summarise', 'seed_gap', 'paired_gap', 'judge', 'best_of_trace', 'trace_table', 'pm',
-           'trace_frame', 'plot_trace', 'record_shots', 'cam_pairs', 'cam_agreement', 'record_dataset',
+           'run_grid', 'rehearsal', 'rehearse', 'import_records', 'load_results', 'records_or_plan', 'split_superseded',
+           'twin_records', 'in_grid', 'summarise', 'seed_gap', 'paired_gap', 'judge', 'best_of_trace', 'trace_table',
+           'pm', 'trace_frame', 'plot_trace', 'record_shots', 'cam_pairs', 'cam_agreement', 'record_dataset',
            'show_record_cams', 'cam_table', 'cam_figure']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
@@ -436,6 +436,10 @@ RECORD_COLUMNS = tuple(dict.fromkeys([*REQUIRED_FIELDS, *(f.name for f in datacl
 def _no_records(superseded=False) -> pd.DataFrame:
     "What `load_results` gives where there are no records: an empty table that still has a record's columns, so that selecting, grouping and judging it need no special case."
     return pd.DataFrame(columns=[*RECORD_COLUMNS, *(['superseded'] if superseded else [])])
+
+def records_or_plan(df: pd.DataFrame, cfgs) -> pd.DataFrame:
+    "`df` where it has records, else the configs `cfgs` as a table of their fields and no results: what a grid will run, for a label (a budget's epochs, its schedules) that should read the same before the first run as after."
+    return df if len(df) else pd.DataFrame([c.to_dict() for c in cfgs], columns=[f.name for f in dataclasses.fields(Config)])
 
 def split_superseded(df: pd.DataFrame) -> tuple:
     "(current, superseded) records of a `load_results(..., superseded=True)` frame, each without the flag column: the current ones are judged, the superseded ones only shown."

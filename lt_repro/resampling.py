@@ -8,7 +8,7 @@ import json
 import numpy as np, pandas as pd
 from .data import CIFAR_CI, SHOTS, lt_name
 from .train import METRICS
-from .experiments import Config, grid, method_rows, register_grid, load_results, split_superseded, in_grid, summarise, pm, run_grid, seed_gap, paired_gap, judge, cam_figure, cam_pairs, record_shots
+from .experiments import Config, grid, method_rows, register_grid, load_results, split_superseded, in_grid, summarise, pm, run_grid, seed_gap, paired_gap, judge, cam_figure, cam_pairs, record_shots, records_or_plan
 
 # %% auto #0
 __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 'OFFICIAL_SHOTS', 'LABELS', 'PAPER_T1',
@@ -344,7 +344,7 @@ def verdict_table(df, cpu=None, cams=None) -> pd.DataFrame:
         v, txt = judge_claim(cam_frame(cams), CAM_CLAIM[1])
         rows.append(dict(claim=CAM_CLAIM[0], paper='Figure 3 (images, no numbers)', ours=txt, verdict=v))
     if cpu is not None:   # the budget as its records ran it, or, before any has run, as its grid plans it
-        plan = cpu if len(cpu) else pd.DataFrame([dict(dataset=c.dataset, epochs=c.epochs, schedule=c.schedule) for c in resampling_cifar100_cpu_grid()])
+        plan = records_or_plan(cpu, resampling_cifar100_cpu_grid())
         ep = '/'.join(map(str, sorted(set(plan.epochs))))
         both = len(on_schedule(plan[plan.dataset == 'cifar100'], 'paper')) > 0
         budget = f"{ep} epochs of the paper's step schedule, checked on one-cycle" if both else f"{ep} one-cycle epochs"
