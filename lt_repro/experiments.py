@@ -40,7 +40,7 @@ class Config:
     epochs: int = 8
     batch_size: int = 128
     lr: float = 0.1
-    mom: float = 0.9
+    mom: float = 0.9              # SGD momentum of the step schedules; under 'one_cycle' fastai cycles its own (0.95 → 0.85 → 0.95) and this field is not used
     wd: float = 5e-4
     seed: int = 0
     data_seed: int = 0
