@@ -141,6 +141,10 @@ def test_cpu_budget_grid_and_verdict():
     assert (mix.verdict, mix.paper) == ('not', '+1.9 (Table 2)')
     assert (cb.verdict, cb.paper) == ('not run', '–')   # no CB-RS records; the paper has no CB-RS on CIFAR-10-LT
     assert v({'CE': 60.0, 'CSA': 61.0}).verdict == 'partly' and v({'CE': 60.0, 'CSA': 59.0}).verdict == 'not'
+    # a baseline below CE beyond the noise, where Table 2 has it above (mixup +2.7), is no yardstick: 'not judged', with the reason
+    mx = cpu_budget_verdict(_cpu_records({'CE': 60.0, 'CSA': 65.0, 'mixup': 50.0})).set_index('claim').loc['CSA beats mixup — CPU budget (20 one-cycle epochs)']
+    assert mx.verdict == 'not judged (mixup − CE -10.0 ± 1.4 here, +2.7 in Table 2)' and mx.ours == '+15.0 ± 1.4'
+    assert cpu_budget_verdict(_cpu_records({'CE': 60.0, 'CSA': 65.0, 'mixup': 62.0})).set_index('claim').loc['CSA beats mixup — CPU budget (20 one-cycle epochs)'].verdict == 'reproduced'
     t = cpu_budget_table(_cpu_records({'CE': 60.0, 'CSA': 65.0})).set_index('method')
     assert t.loc['CSA', 'augmented steps'] == '90%' and t.loc['CSA', 'contexts fitted'] == '30%'
     assert t.loc['CE', 'paper (Table 2, 200 ep.)'] == 70.4 and t.loc['CSA', 'acc'] == '65.0 ± 1.0'
