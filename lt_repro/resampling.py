@@ -18,7 +18,8 @@ __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 
            'table1_variant', 'resampling_crt_epoch_grid', 'resampling_crt_bn_grid', 'crt_variant_table',
            'table1_paper_rows', 'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings',
            'plot_embeddings', 'resampling_cpu_records', 'judge_claim', 'paper_evidence', 'cam_frame', 'verdict_table',
-           'gradcam_records', 'resampling_status', 'show_gradcam_pairs', 'figure3', 'resampling_gradcam_grid']
+           'gradcam_records', 'resampling_status', 'show_gradcam_pairs', 'figure3', 'resampling_gradcam_grid',
+           'resampling_gradcam_cpu_grid']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -172,11 +173,11 @@ def resampling_records(res=None) -> tuple:
     return every[mine], every[~mine]
 
 # %% ../nbs/10_resampling_study.ipynb #08d16eaa
-def table1_variant(name, scale='full', keep=lambda c: True, **params) -> list[Config]:
-    "The configs of Table 1's CIFAR-100-LT grid (`resampling_cifar100_grid(scale)`) that `keep` selects, as the experiment `name` (`name`_ci at CI scale), with `params` added to each method's: same data, model, schedule and seeds, so under `fit_cache` they share Table 1's main fits."
+def table1_variant(name, scale='full', keep=lambda c: True, of=None, **params) -> list[Config]:
+    "The configs of Table 1's CIFAR-100-LT grid (`resampling_cifar100_grid(scale)`, or of the grid function `of`) that `keep` selects, as the experiment `name` (`name`_ci at CI scale), with `params` added to each method's: same data, model, schedule and seeds, so under `fit_cache` they share that grid's main fits."
     import dataclasses
-    return [dataclasses.replace(c, experiment=c.experiment.replace('resampling', name, 1), params=dict(c.params, **params))
-            for c in resampling_cifar100_grid(scale) if keep(c)]
+    return [dataclasses.replace(c, experiment=name + ('_ci' if c.experiment.endswith('_ci') else ''), params=dict(c.params, **params))
+            for c in (of or resampling_cifar100_grid)(scale) if keep(c)]
 
 @register_grid('resampling_crt_epoch')
 def resampling_crt_epoch_grid(scale='full') -> list[Config]:
@@ -401,3 +402,9 @@ def figure3(df: pd.DataFrame, dataset='cifar100', a='ce', b='cbrs', seed=0, n=12
 def resampling_gradcam_grid(scale='full') -> list[Config]:
     "Table 1's CIFAR-100-LT CE and CB-RS on the paper's schedule once more, as the experiment `resampling_gradcam`: records with Grad-CAM maps for Figure 3 (Table 1's own predate `cams`). Under `fit_cache` each CE run re-uses a cached CE fit of its seed (`resampling_crt_epoch`'s, run in the same call); CB-RS trains again."
     return table1_variant('resampling_gradcam', scale, lambda c: c.method in ('ce', 'cbrs') and c.schedule == PAPER_SCHEDULE['cifar100'])
+
+@register_grid('resampling_gradcam_cpu')
+def resampling_gradcam_cpu_grid(scale='full') -> list[Config]:
+    "The CPU budget's CE and CB-RS on the paper's step schedule scaled to 20 epochs (`resampling_cifar100_cpu`'s configs, 3 seeds) once more, as the experiment `resampling_gradcam_cpu`: records with Grad-CAM maps for Figure 3 at that budget (the grid's own records predate `cams`). At CI scale, that grid's one-epoch one-cycle CE and CB-RS."
+    return table1_variant('resampling_gradcam_cpu', scale, lambda c: c.method in ('ce', 'cbrs') and c.schedule == (PAPER_SCHEDULE['cifar100'] if scale == 'full' else 'one_cycle'),
+                          of=resampling_cifar100_cpu_grid)
