@@ -17,9 +17,9 @@ __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 
            'official_groups', 'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'resampling_records',
            'table1_variant', 'resampling_crt_epoch_grid', 'resampling_crt_bn_grid', 'crt_variant_table',
            'table1_paper_rows', 'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings',
-           'plot_embeddings', 'resampling_cpu_records', 'judge_claim', 'paper_evidence', 'cam_frame', 'verdict_table',
-           'gradcam_records', 'resampling_status', 'show_gradcam_pairs', 'figure3', 'resampling_gradcam_grid',
-           'resampling_gradcam_cpu_grid']
+           'plot_embeddings', 'resampling_cpu_records', 'resampling_gradcam_cpu_grid', 'judge_claim', 'paper_evidence',
+           'cam_frame', 'verdict_table', 'gradcam_records', 'resampling_status', 'show_gradcam_pairs', 'figure3',
+           'resampling_gradcam_grid']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -270,6 +270,12 @@ def resampling_cpu_records(res=None) -> pd.DataFrame:
     "The CPU-budget CIFAR-100-LT records (`resampling_cifar100_cpu`), many / medium / few as the official code splits them."
     return official_shots(load_results('resampling_cifar100_cpu', res))
 
+@register_grid('resampling_gradcam_cpu')
+def resampling_gradcam_cpu_grid(scale='full') -> list[Config]:
+    "The CPU budget's CE and CB-RS on the paper's step schedule scaled to 20 epochs (`resampling_cifar100_cpu`'s configs, 3 seeds) once more, as the experiment `resampling_gradcam_cpu`: records with Grad-CAM maps for Figure 3 at that budget (the grid's own records predate `cams`). At CI scale, that grid's one-epoch one-cycle CE and CB-RS."
+    return table1_variant('resampling_gradcam_cpu', scale, lambda c: c.method in ('ce', 'cbrs') and c.schedule == (PAPER_SCHEDULE['cifar100'] if scale == 'full' else 'one_cycle'),
+                          of=resampling_cifar100_cpu_grid)
+
 # %% ../nbs/10_resampling_study.ipynb #191881f8
 GAMMA1 = ('qpower', {'q': 0.0})   # Figure 1's balanced end: weight n_y^-1 (a method in a claim is a name, or (name, params) for one setting)
 
@@ -337,21 +343,28 @@ def cam_frame(cams: pd.DataFrame, a='ce', b='cbrs') -> pd.DataFrame:
                      for i, r in enumerate(t.to_dict('records'))]
     return pd.DataFrame(rows, columns=['dataset', 'schedule', 'method', 'seed', *METRICS])
 
-def verdict_table(df, cpu=None, cams=None) -> pd.DataFrame:
-    "One row per claim: the paper's evidence, ours (paper schedule, mean gap ± combined std), the verdict; `cpu`: add the CIFAR-100-LT CPU-budget rows (judged like the others where they have the paper's schedule too, else on one-cycle alone); `cams`: CIFAR-100-LT CE and CB-RS records with Grad-CAM maps, for Figure 3's row (`cam_frame`)."
+def _budget(plan) -> tuple:
+    "(label, schedules) of a CPU budget as `plan` (its records, or before any has run its grid's configs) has it: its epochs and schedules, and the schedules a claim is judged on, the paper's first where it is there."
+    ep = '/'.join(map(str, sorted(set(plan.epochs))))
+    paper, oc = (len(on_schedule(plan, s)) > 0 for s in ('paper', 'one_cycle'))
+    if not paper: return f"{ep} one-cycle epochs", ('one_cycle',)
+    return f"{ep} epochs of the paper's step schedule" + (', checked on one-cycle' if oc else ''), ('paper',) + (('one_cycle',) if oc else ())
+
+def verdict_table(df, cpu=None, cams=None, cpu_cams=None) -> pd.DataFrame:
+    "One row per claim: the paper's evidence, ours (paper schedule, mean gap ± combined std), the verdict; `cpu`: add the CIFAR-100-LT CPU-budget rows (judged like the others where they have the paper's schedule too, else on one-cycle alone); `cams`: CIFAR-100-LT CE and CB-RS records with Grad-CAM maps, for Figure 3's row (`cam_frame`); `cpu_cams`: the CPU budget's (`resampling_gradcam_cpu`), for Figure 3's row at that budget (with `cpu`)."
     df = with_head_tail(df)
     rows = [dict(claim=c, paper=paper_evidence(pairs), ours=j[1], verdict=j[0]) for c, pairs in CLAIMS for j in [judge_claim(df, pairs)]]
     if cams is not None:
         v, txt = judge_claim(cam_frame(cams), CAM_CLAIM[1])
         rows.append(dict(claim=CAM_CLAIM[0], paper='Figure 3 (images, no numbers)', ours=txt, verdict=v))
     if cpu is not None:   # the budget as its records ran it, or, before any has run, as its grid plans it
-        plan = records_or_plan(cpu, resampling_cifar100_cpu_grid())
-        ep = '/'.join(map(str, sorted(set(plan.epochs))))
-        both = len(on_schedule(plan[plan.dataset == 'cifar100'], 'paper')) > 0
-        budget = f"{ep} epochs of the paper's step schedule, checked on one-cycle" if both else f"{ep} one-cycle epochs"
+        budget, sch = _budget(records_or_plan(cpu, resampling_cifar100_cpu_grid()))
         rows += [dict(claim=c + f' — CPU budget ({budget}, step-matched CB-RS and γ)', paper=paper_evidence(pairs), ours=j[1], verdict=j[0])
-                 for c, pairs in CLAIMS if pairs[0][0] == 'cifar100'
-                 for j in [judge_claim(cpu, pairs, schedules=('paper', 'one_cycle') if both else ('one_cycle',))]]
+                 for c, pairs in CLAIMS if pairs[0][0] == 'cifar100' for j in [judge_claim(cpu, pairs, schedules=sch)]]
+        if cpu_cams is not None:
+            budget, sch = _budget(records_or_plan(cpu_cams, resampling_gradcam_cpu_grid()))
+            v, txt = judge_claim(cam_frame(cpu_cams), CAM_CLAIM[1], schedules=sch)
+            rows.append(dict(claim=CAM_CLAIM[0] + f' — CPU budget ({budget}, step-matched CB-RS)', paper='Figure 3 (images, no numbers)', ours=txt, verdict=v))
     return pd.DataFrame(rows)
 
 # %% ../nbs/10_resampling_study.ipynb #st4tus10
@@ -363,7 +376,7 @@ def gradcam_records(df, res=None) -> pd.DataFrame:
 def resampling_status(res=None) -> pd.DataFrame:
     "This notebook's verdict table (`verdict_table`), read from the records in `results/` (`res`: another results folder), the CPU budget's rows with their setting in its own column; columns claim, setting, paper, ours, verdict. What `lt_repro status` shows for seed 001 §2."
     df, cpu = resampling_records(res)[0], resampling_cpu_records(res)
-    vt = verdict_table(df, cpu, gradcam_records(df, res))
+    vt = verdict_table(df, cpu, gradcam_records(df, res), load_results('resampling_gradcam_cpu', res))
     part = vt.claim.str.partition(' — ')   # "claim — CPU budget (...)"
     return vt.assign(claim=part[0], setting=part[2].where(part[2] != '', 'paper setting'))[['claim', 'setting', 'paper', 'ours', 'verdict']]
 
@@ -388,13 +401,13 @@ def show_gradcam_pairs(models: dict, ds, idx, stats=None, ncols=None):
     return fig
 
 # %% ../nbs/10_resampling_study.ipynb #06bb2325
-def figure3(df: pd.DataFrame, dataset='cifar100', a='ce', b='cbrs', seed=0, n=12) -> dict:
-    "Figure 3 from the records' Grad-CAM maps: for each schedule (the paper's, then one-cycle) where seed `seed` of methods `a` and `b` on `dataset` has maps, their maps side by side on `n` shared test images (`cam_figure`). Returns {schedule: `cam_table` of `a` against `b` over every seed of that schedule, shot groups as `official_groups`}."
+def figure3(df: pd.DataFrame, dataset='cifar100', a='ce', b='cbrs', seed=0, n=12, budget='') -> dict:
+    "Figure 3 from the records' Grad-CAM maps: for each schedule (the paper's, then one-cycle) where seed `seed` of methods `a` and `b` on `dataset` has maps, their maps side by side on `n` shared test images (`cam_figure`; `budget`: said in the title, e.g. a CPU budget). Returns {schedule: `cam_table` of `a` against `b` over every seed of that schedule, shot groups as `official_groups`}."
     d = df[(df.dataset == dataset) & df.method.isin([a, b])]
     out = {}
     for s in ('paper', 'one_cycle'):
         t = cam_figure(on_schedule(d, s), [a, b], labels=LABELS, seed=seed, n=n, shots=official_groups,
-                       title=f"{dataset}, {'the paper' if s == 'paper' else s} schedule, seed {seed}")
+                       title=f"{dataset}, {'the paper' if s == 'paper' else s} schedule{', ' + budget if budget else ''}, seed {seed}")
         if t: out[s] = next(iter(t.values()))
     return out
 
@@ -402,9 +415,3 @@ def figure3(df: pd.DataFrame, dataset='cifar100', a='ce', b='cbrs', seed=0, n=12
 def resampling_gradcam_grid(scale='full') -> list[Config]:
     "Table 1's CIFAR-100-LT CE and CB-RS on the paper's schedule once more, as the experiment `resampling_gradcam`: records with Grad-CAM maps for Figure 3 (Table 1's own predate `cams`). Under `fit_cache` each CE run re-uses a cached CE fit of its seed (`resampling_crt_epoch`'s, run in the same call); CB-RS trains again."
     return table1_variant('resampling_gradcam', scale, lambda c: c.method in ('ce', 'cbrs') and c.schedule == PAPER_SCHEDULE['cifar100'])
-
-@register_grid('resampling_gradcam_cpu')
-def resampling_gradcam_cpu_grid(scale='full') -> list[Config]:
-    "The CPU budget's CE and CB-RS on the paper's step schedule scaled to 20 epochs (`resampling_cifar100_cpu`'s configs, 3 seeds) once more, as the experiment `resampling_gradcam_cpu`: records with Grad-CAM maps for Figure 3 at that budget (the grid's own records predate `cams`). At CI scale, that grid's one-epoch one-cycle CE and CB-RS."
-    return table1_variant('resampling_gradcam_cpu', scale, lambda c: c.method in ('ce', 'cbrs') and c.schedule == (PAPER_SCHEDULE['cifar100'] if scale == 'full' else 'one_cycle'),
-                          of=resampling_cifar100_cpu_grid)

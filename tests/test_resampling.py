@@ -216,6 +216,34 @@ def test_figure3_claim_is_judged_from_map_agreement():
     assert verdict_table(df, cams=same).iloc[-1].verdict == 'not'
     assert len(verdict_table(df)) == len(verdict_table(df, cams=cams)) - 1                     # without `cams`, no Figure 3 row
 
+def test_figure3_cpu_row_reads_its_own_records_and_budget():
+    "The CPU budget's Figure 3 row: judged on `cpu_cams` alone, on the schedules those runs have (the paper's step schedule only: no one-cycle check owed), its setting from them, or from `resampling_gradcam_cpu`'s grid before any has run."
+    import base64, dataclasses
+    from lt_repro.resampling import verdict_table, resampling_gradcam_cpu_grid, resampling_cifar100_cpu_grid
+    rng = np.random.default_rng(2)
+    base = rng.random((3, 8, 8))
+    def rec(m, s, noise, epochs=20):
+        q = (np.clip(base + noise * rng.standard_normal(base.shape), 0, 1) * 255).round().astype(np.uint8)
+        return dict(method=m, seed=s, dataset='cifar100', schedule='csa', params={}, epochs=epochs, train_counts=[500, 50, 5], shot_rule='count', acc=25.0,
+                    cams=dict(classes=[0, 1, 2], idx=[0, 1, 2], shape=[8, 8], pred=[0, 1, 2], cam=base64.b64encode(q.tobytes()).decode()))
+    moved = pd.DataFrame([rec('ce', s, 0.05) for s in range(3)] + [rec('cbrs', s, 0.8) for s in range(3)])
+    df, cpu = _records('cifar100', 'csa', {'ce': 39.0, 'crt': 41.0, 'cbrs': 34.0}), _records('cifar100', 'csa', {'ce': 22.0, 'crt': 28.0, 'cbrs': 25.0})
+    def fig3(cams, cpu_cams):
+        "Figure 3's rows of the verdict table."
+        v = verdict_table(df, cpu, cams, cpu_cams); return v[v.claim.str.startswith('Re-sampling moves where')]
+    (_, r), = fig3(None, moved).iterrows()                                                            # no paper-setting maps given: the CPU row alone
+    assert r.claim.endswith("— CPU budget (20 epochs of the paper's step schedule, step-matched CB-RS)"), r.claim
+    assert r.verdict == 'reproduced' and 'not run' not in r.ours, r.ours      # one schedule ran, and only one was planned
+    (_, p), = fig3(moved, None).iterrows()
+    assert p.verdict == 'reproduced' and '— CPU budget' not in p.claim         # the paper-setting row does not read the CPU maps ...
+    assert fig3(None, moved.assign(cams=[moved.cams.iloc[0]] * 6)).verdict.tolist() == ['not']       # ... and the CPU row no other maps
+    (_, e), = fig3(None, moved.iloc[:0]).iterrows()
+    assert e.verdict == 'not run' and e.claim == r.claim                      # before any run: the same setting, from the grid
+    assert {c.epochs for c in resampling_gradcam_cpu_grid()} == {20} and {c.schedule for c in resampling_gradcam_cpu_grid()} == {'csa'}
+    cpu_cfg = {c.config_id for c in resampling_cifar100_cpu_grid()}
+    assert all(dataclasses.replace(c, experiment='resampling_cifar100_cpu').config_id in cpu_cfg for c in resampling_gradcam_cpu_grid())   # the budget's own configs, renamed
+    assert sorted((c.method, c.seed) for c in resampling_gradcam_cpu_grid()) == [(m, s) for m in ('cbrs', 'ce') for s in (0, 1, 2)]
+
 def test_cam_shot_groups_follow_the_official_index_split():
     "Figure 3's agreement, like nb 10's tables, puts CIFAR-100-LT's classes in many / medium / few by the official code's index split (36 / 35 / 29), not the records' count rule (35 / 35 / 30)."
     import base64
