@@ -292,13 +292,13 @@ def _gap(df, schedule, dataset, a, b, metric='acc'):
 
 def _kind(p) -> str: return p[4] if len(p) > 4 else 'beats'
 
-def judge_claim(df, pairs, schedules=('paper', 'one_cycle')) -> tuple:
-    "Verdict for claims given as (dataset, a, b, metric[, kind]) — 'a beats b', or with kind 'no_worse' 'a is no worse than b' — by `judge`'s rule: judged on `schedules[0]`; reproduced only if it is reproduced there and on every other schedule that has run."
+def judge_claim(df, pairs, schedules=('paper', 'one_cycle'), digits=1) -> tuple:
+    "Verdict for claims given as (dataset, a, b, metric[, kind]) — 'a beats b', or with kind 'no_worse' 'a is no worse than b' — by `judge`'s rule: judged on `schedules[0]`; reproduced only if it is reproduced there and on every other schedule that has run. `digits`: of the gaps in the text (1 for accuracies in %, 2 for correlations)."
     kinds = [_kind(p) for p in pairs]
     res = {s: judge([_gap(df, s, *p[:4]) for p in pairs], kinds) for s in schedules[1:]}   # the check schedules' verdicts
     first = [_gap(df, schedules[0], *p[:4]) for p in pairs]
     if (v := judge(first, kinds)) == 'not run': return v, ''
-    txt = '; '.join(f"{_name(p[1])}−{_name(p[2])} {p[3].replace('acc_', '') if p[3] != 'acc' else 'all'} {g[0]:+.1f}±{g[1]:.1f}"
+    txt = '; '.join(f"{_name(p[1])}−{_name(p[2])} {p[3].replace('acc_', '') if p[3] != 'acc' else 'all'} {g[0]:+.{digits}f}±{g[1]:.{digits}f}"
                     + (' (no worse)' if _kind(p) == 'no_worse' else '') for p, g in zip(pairs, first))
     if v == 'not': return v, txt
     if v == 'reproduced' and all(r in ('reproduced', 'not run') for r in res.values()): return v, txt + ''.join(f" ({s}: not run)" for s, r in res.items() if r == 'not run')
@@ -355,7 +355,7 @@ def verdict_table(df, cpu=None, cams=None, cpu_cams=None) -> pd.DataFrame:
     df = with_head_tail(df)
     rows = [dict(claim=c, paper=paper_evidence(pairs), ours=j[1], verdict=j[0]) for c, pairs in CLAIMS for j in [judge_claim(df, pairs)]]
     if cams is not None:
-        v, txt = judge_claim(cam_frame(cams), CAM_CLAIM[1])
+        v, txt = judge_claim(cam_frame(cams), CAM_CLAIM[1], digits=2)
         rows.append(dict(claim=CAM_CLAIM[0], paper='Figure 3 (images, no numbers)', ours=txt, verdict=v))
     if cpu is not None:   # the budget as its records ran it, or, before any has run, as its grid plans it
         budget, sch = _budget(records_or_plan(cpu, resampling_cifar100_cpu_grid()))
@@ -363,7 +363,7 @@ def verdict_table(df, cpu=None, cams=None, cpu_cams=None) -> pd.DataFrame:
                  for c, pairs in CLAIMS if pairs[0][0] == 'cifar100' for j in [judge_claim(cpu, pairs, schedules=sch)]]
         if cpu_cams is not None:
             budget, sch = _budget(records_or_plan(cpu_cams, resampling_gradcam_cpu_grid()))
-            v, txt = judge_claim(cam_frame(cpu_cams), CAM_CLAIM[1], schedules=sch)
+            v, txt = judge_claim(cam_frame(cpu_cams), CAM_CLAIM[1], schedules=sch, digits=2)
             rows.append(dict(claim=CAM_CLAIM[0] + f' — CPU budget ({budget}, step-matched CB-RS)', paper='Figure 3 (images, no numbers)', ours=txt, verdict=v))
     return pd.DataFrame(rows)
 
@@ -407,7 +407,7 @@ def figure3(df: pd.DataFrame, dataset='cifar100', a='ce', b='cbrs', seed=0, n=12
     out = {}
     for s in ('paper', 'one_cycle'):
         t = cam_figure(on_schedule(d, s), [a, b], labels=LABELS, seed=seed, n=n, shots=official_groups,
-                       title=f"{dataset}, {'the paper' if s == 'paper' else s} schedule{', ' + budget if budget else ''}, seed {seed}")
+                       title=f"{DATASET_NAMES.get(dataset, dataset)}, {'the paper' if s == 'paper' else s} schedule{', ' + budget if budget else ''}, seed {seed}")
         if t: out[s] = next(iter(t.values()))
     return out
 
