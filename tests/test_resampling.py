@@ -222,9 +222,9 @@ def test_figure3_cpu_row_reads_its_own_records_and_budget():
     from lt_repro.resampling import verdict_table, resampling_gradcam_cpu_grid, resampling_cifar100_cpu_grid
     rng = np.random.default_rng(2)
     base = rng.random((3, 8, 8))
-    def rec(m, s, noise, epochs=20):
+    def rec(m, s, noise):
         q = (np.clip(base + noise * rng.standard_normal(base.shape), 0, 1) * 255).round().astype(np.uint8)
-        return dict(method=m, seed=s, dataset='cifar100', schedule='csa', params={}, epochs=epochs, train_counts=[500, 50, 5], shot_rule='count', acc=25.0,
+        return dict(method=m, seed=s, dataset='cifar100', schedule='csa', params={}, epochs=20, train_counts=[500, 50, 5], shot_rule='count', acc=25.0,
                     cams=dict(classes=[0, 1, 2], idx=[0, 1, 2], shape=[8, 8], pred=[0, 1, 2], cam=base64.b64encode(q.tobytes()).decode()))
     moved = pd.DataFrame([rec('ce', s, 0.05) for s in range(3)] + [rec('cbrs', s, 0.8) for s in range(3)])
     df, cpu = _records('cifar100', 'csa', {'ce': 39.0, 'crt': 41.0, 'cbrs': 34.0}), _records('cifar100', 'csa', {'ce': 22.0, 'crt': 28.0, 'cbrs': 25.0})
