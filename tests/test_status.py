@@ -46,7 +46,7 @@ def test_datasets_go_by_the_papers_names(here, none):
     "Every study names its datasets as the papers do (`lt_name`: CIFAR-100-LT, MNIST-LT, ImageNet-LT), never by the package's keys (cifar100, mnist, imagenet_lt), on an empty folder (every claim listed) and on the committed records."
     import re
     from lt_repro.data import LT_DATASETS
-    key = re.compile(r'\b(' + '|'.join(LT_DATASETS) + r')\b')   # lower case: the keys, not the names
+    key = re.compile(r'\b(?:' + '|'.join(LT_DATASETS) + r')\b')   # lower case: the keys, not the names
     for st in (none, here):
         text = st.claim + ' | ' + st.setting
         assert not (bad := text[text.str.contains(key)].tolist()), bad[:5]
