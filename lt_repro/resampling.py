@@ -15,10 +15,11 @@ __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 
            'DATASET_NAMES', 'CRT_VARIANTS', 'OFFICIAL_PC', 'GAMMA1', 'CLAIMS', 'CAM_CLAIM', 'resampling_grid',
            'resampling_cifar100_grid', 'resampling_cifar100_cpu_grid', 'head_tail', 'with_head_tail', 'official_shots',
            'official_groups', 'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'resampling_records',
-           'table1_variant', 'resampling_crt_epoch_grid', 'resampling_crt_bn_grid', 'crt_variant_table',
-           'table1_paper_rows', 'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings',
-           'plot_embeddings', 'resampling_cpu_records', 'resampling_gradcam_cpu_grid', 'judge_claim', 'paper_evidence',
-           'cam_frame', 'verdict_table', 'gradcam_records', 'resampling_status', 'show_gradcam_pairs', 'figure3',
+           'table1_variant', 'resampling_crt_epoch_grid', 'resampling_crt_bn_grid', 'resampling_crt_cpu_grid',
+           'resampling_crt_epoch_cpu_grid', 'resampling_crt_bn_cpu_grid', 'crt_variant_table', 'table1_paper_rows',
+           'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings', 'plot_embeddings',
+           'resampling_cpu_records', 'resampling_gradcam_cpu_grid', 'judge_claim', 'paper_evidence', 'cam_frame',
+           'verdict_table', 'gradcam_records', 'resampling_status', 'show_gradcam_pairs', 'figure3',
            'resampling_gradcam_grid']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
@@ -189,13 +190,32 @@ def resampling_crt_bn_grid(scale='full') -> list[Config]:
     "Table 1's CIFAR-100-LT cRT rows (both schedules) with φ's BatchNorm in train mode during cRT, as the decoupling code runs it (`bn='train'`: batch statistics, running statistics re-estimated on the class-aware batches), as the experiment `resampling_crt_bn`: under `fit_cache` each re-uses CE's fit of the same seed and schedule."
     return table1_variant('resampling_crt_bn', scale, lambda c: c.method == 'crt', bn='train')
 
-CRT_VARIANTS = {'resampling_crt_epoch': ('N draws an epoch', resampling_crt_epoch_grid),
-                'resampling_crt_bn': ('BN statistics re-estimated', resampling_crt_bn_grid)}   # what each differs in from Table 1's cRT: both the decoupling code's
+@register_grid('resampling_crt_cpu')
+def resampling_crt_cpu_grid(scale='full') -> list[Config]:
+    "The CPU budget's CE and cRT on the paper's step schedule scaled to 20 epochs (`resampling_cifar100_cpu`'s configs, 3 seeds) once more, as the experiment `resampling_crt_cpu`: the cRT that the CPU variants below are paired with, on the same CE fit (the budget's own fits were not kept). At CI scale, that grid's one-epoch one-cycle CE and cRT."
+    return table1_variant('resampling_crt_cpu', scale, lambda c: c.method in ('ce', 'crt') and c.schedule == (PAPER_SCHEDULE['cifar100'] if scale == 'full' else 'one_cycle'),
+                          of=resampling_cifar100_cpu_grid)
+
+@register_grid('resampling_crt_epoch_cpu')
+def resampling_crt_epoch_cpu_grid(scale='full') -> list[Config]:
+    "`resampling_crt_cpu`'s cRT with N draws a class-aware epoch (`epoch='dataset'`), as the experiment `resampling_crt_epoch_cpu`: under `fit_cache`, on the same CE fit."
+    return table1_variant('resampling_crt_epoch_cpu', scale, lambda c: c.method == 'crt', of=resampling_crt_cpu_grid, epoch='dataset')
+
+@register_grid('resampling_crt_bn_cpu')
+def resampling_crt_bn_cpu_grid(scale='full') -> list[Config]:
+    "`resampling_crt_cpu`'s cRT with φ's BatchNorm re-estimated on the class-aware batches (`bn='train'`), as the experiment `resampling_crt_bn_cpu`: under `fit_cache`, on the same CE fit."
+    return table1_variant('resampling_crt_bn_cpu', scale, lambda c: c.method == 'crt', of=resampling_crt_cpu_grid, bn='train')
+
+CRT_VARIANTS = {'resampling_crt_epoch': ('N draws an epoch', resampling_crt_epoch_grid, resampling_cifar100_grid),
+                'resampling_crt_bn': ('BN statistics re-estimated', resampling_crt_bn_grid, resampling_cifar100_grid),
+                'resampling_crt_epoch_cpu': ('N draws an epoch', resampling_crt_epoch_cpu_grid, resampling_crt_cpu_grid),
+                'resampling_crt_bn_cpu': ('BN statistics re-estimated', resampling_crt_bn_cpu_grid, resampling_crt_cpu_grid)}
+# name -> (what it differs in from Table 1's cRT: both the decoupling code's; its grid; the grid of the cRT it is paired with)
 
 def crt_variant_table(main: pd.DataFrame, var: pd.DataFrame, name='resampling_crt_epoch') -> pd.DataFrame:
-    "CIFAR-100-LT cRT of Table 1 (`main`: its records; n_max·K draws an epoch, φ's BatchNorm in eval mode) against the variant grid `name` of `CRT_VARIANTS` (`var`: its records), per schedule: mean ± std of each, and variant − Table 1 paired by seed (the same CE fit), for All / Many / Med. / Few (official shots). Empty until `var` has records."
-    label, fn = CRT_VARIANTS[name]
-    main = official_shots(main[in_grid(main, resampling_cifar100_grid('full'))]); main = main[main.method == 'crt']
+    "CIFAR-100-LT cRT as Table 1 runs it (`main`: records holding those of the variant's paired grid, `CRT_VARIANTS`; n_max·K draws an epoch, φ's BatchNorm in eval mode) against the variant grid `name` (`var`: its records), per schedule: mean ± std of each, and variant − Table 1's cRT paired by seed (the same CE fit), for All / Many / Med. / Few (official shots). Empty until `var` has records."
+    label, fn, base = CRT_VARIANTS[name]
+    main = official_shots(main[in_grid(main, base('full'))]); main = main[main.method == 'crt']
     var = official_shots(var[in_grid(var, fn('full'))]) if len(var) else var
     rows = []
     for s in (PAPER_SCHEDULE['cifar100'], 'one_cycle'):
