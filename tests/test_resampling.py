@@ -162,6 +162,31 @@ def test_crt_epoch_grid_shares_ce_fits_and_pairs_by_seed():
     tb = crt_variant_table(m, recs(bn, lambda s: 39.0), 'resampling_crt_bn')
     assert tb['difference, same seed'].iloc[0] == '-2.0 ± 1.0 (n=3)' and 'BN statistics re-estimated' in tb
 
+def test_crt_cpu_variants_share_their_own_ce_fit_and_pair_with_their_own_crt():
+    "At the CPU budget the two cRT variants load the CE fit that `resampling_crt_cpu` trains (the budget's step-schedule configs, renamed) and are paired with that grid's cRT, never with Table 1's GPU cRT or the budget's bf16 records."
+    from lt_repro.resampling import (resampling_crt_cpu_grid, resampling_crt_epoch_cpu_grid, resampling_crt_bn_cpu_grid, resampling_cifar100_cpu_grid,
+                                     crt_variant_table, CRT_VARIANTS)
+    from lt_repro.experiments import _fit_group
+    base, ep, bn = resampling_crt_cpu_grid(), resampling_crt_epoch_cpu_grid(), resampling_crt_bn_cpu_grid()
+    budget = {(c.method, c.schedule, c.seed): c for c in resampling_cifar100_cpu_grid()}
+    assert sorted((c.method, c.seed) for c in base) == [(m, s) for m in ('ce', 'crt') for s in (0, 1, 2)] and {c.schedule for c in base} == {'csa'}
+    assert all(dict(c.to_dict(), experiment='resampling_cifar100_cpu') == budget[(c.method, c.schedule, c.seed)].to_dict() for c in base)
+    fit = {c.seed: _fit_group(c) for c in base if c.method == 'ce'}
+    assert all(_fit_group(c) == fit[c.seed] for c in base + ep + bn)                        # one CE fit a seed, under fit_cache
+    assert [c.params.get('epoch') for c in ep] == ['dataset'] * 3 and [c.params.get('bn') for c in bn] == ['train'] * 3
+    assert {c.experiment for c in resampling_crt_epoch_cpu_grid('ci')} == {'resampling_crt_epoch_cpu_ci'}
+    assert all(CRT_VARIANTS[n][1]('full') for n in CRT_VARIANTS)                             # every variant names a grid with configs
+    def recs(cfgs, acc):
+        return pd.DataFrame([dict(c.to_dict(), config_id=c.config_id, acc=acc(c.seed), acc_many=acc(c.seed), acc_medium=acc(c.seed),
+                                  acc_few=acc(c.seed), per_class_acc=[acc(c.seed)] * 100) for c in cfgs])
+    gpu_crt = recs([c for c in resampling_cifar100_grid() if c.method == 'crt'], lambda s: 40.0)
+    own = recs([c for c in base if c.method == 'crt'], lambda s: 30.0 + s)
+    v = recs(ep, lambda s: 31.0)
+    assert len(crt_variant_table(gpu_crt, v, 'resampling_crt_epoch_cpu')) == 0               # Table 1's GPU cRT is not its pair
+    t = crt_variant_table(pd.concat([gpu_crt, own]), v, 'resampling_crt_epoch_cpu')
+    assert list(t.schedule.unique()) == ['csa'] and t['difference, same seed'].iloc[0] == '+0.0 ± 1.0 (n=3)', t
+    assert len(crt_variant_table(own, v, 'resampling_crt_bn_cpu')) == 0                     # the N-draw records are not the BN grid's
+
 def test_gradcam_grid_shares_ce_fits_with_the_crt_epoch_grid():
     "Figure 3's paper-schedule runs: Table 1's CE and CB-RS configs under their own experiment; CE shares the main fit that the N-draw cRT's CE stage leaves in the cache."
     from lt_repro.resampling import resampling_gradcam_grid, resampling_crt_epoch_grid
