@@ -272,6 +272,11 @@ def _first_stages_first(todo: list) -> list:
         (rest if g in seen else first).append(c); seen.add(g)
     return first + rest
 
+def _next_index(queue: list, fits, waits) -> int | None:
+    "Which queued run to start next: the first that `fits` (the time limit) and does not `waits` (on a fit another run is training), else the first that fits; None if none fits."
+    ok = [i for i, c in enumerate(queue) if fits(c)]
+    return next((i for i in ok if not waits(queue[i])), ok[0] if ok else None)
+
 def _cost_key(c: Config) -> str:
     "Configs that cost the same to run: the same config, its seeds and experiment name aside (what `run_grid`'s time limit measures by)."
     return config_hash(c.to_dict(), ('seed', 'data_seed', 'experiment'))
@@ -294,7 +299,7 @@ def precision_clash(cfgs: list[Config], prec: str, root=None) -> dict:
 
 def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, progress=True, fit_cache=None, time_limit=None,
              snapshots=None, snapshot_every=10, mixed_precision=False, trace_test=None, twins=False) -> dict:
-    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits. `time_limit` (s): start no run expected to end after it (expected: as long as the longest finished run of the same config; a run whose main fit a finished run left in `fit_cache`, that fit's time × its recipe's `post_epochs` / `epochs`; else the longest finished run. A run that would not fit is passed over for a shorter one). `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them — those first, furthest along first, each expected to take only the part left (`Snapshots.progress`). `mixed_precision`: allow adding records of a config in another precision than its other seeds' (else `MixedPrecision`). `trace_test`: records also hold the test accuracy after each of the last that many epochs of every fit (True: all; `TestTrace`), which nothing reads while training. `twins`: skip the runs another experiment has recorded, same config and seed (`twin_records` reads them); else they train again, with a note."
+    "Run every config not yet recorded; append each record as it finishes. Returns counts and failures. `fit_cache`: True or a folder: share main fits (with `jobs` > 1, a run that would wait on a fit another run is training starts after those that need not). `time_limit` (s): start no run expected to end after it (expected: as long as the longest finished run of the same config; a run whose main fit a finished run left in `fit_cache`, that fit's time × its recipe's `post_epochs` / `epochs`; else the longest finished run. A run that would not fit is passed over for a shorter one). `snapshots`: a folder: snapshot resumable fits every `snapshot_every` epochs, and resume them — those first, furthest along first, each expected to take only the part left (`Snapshots.progress`). `mixed_precision`: allow adding records of a config in another precision than its other seeds' (else `MixedPrecision`). `trace_test`: records also hold the test accuracy after each of the last that many epochs of every fit (True: all; `TestTrace`), which nothing reads while training. `twins`: skip the runs another experiment has recorded, same config and seed (`twin_records` reads them); else they train again, with a note."
     t0 = time.time()
     use_test_trace(trace_test)   # refuses a bad value now, not in every run
     rank, world = init_distrib()   # (0, 1) unless started by torchrun / accelerate launch with several processes
@@ -336,9 +341,12 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
         post = get_recipe(c.method, c.params).post_epochs
         if fit_cache and post is not None and (g := _fit_group(c)) in fitted and _cost_key(c) not in took: return fitted[g] * post / c.epochs   # only its stages after the cached fit
         return took.get(_cost_key(c), longest) * left(c)   # a run that resumes: only the rest of it
-    def next_run():   # the first queued run expected to end inside the time limit, or None
-        for i, c in enumerate(queue):
-            if time_limit is None or time.time() - t0 + expected(c) < time_limit: return queue.pop(i)
+    futs = {}   # the runs in flight (jobs > 1): future -> config
+    def waits_on_fit(c):   # a run in flight is training its main fit, which no finished run has left in `fit_cache`: started now, it would hold a worker waiting on that fit's lock
+        return bool(fit_cache) and (g := _fit_group(c)) is not None and g not in fitted and any(_fit_group(o) == g for o in futs.values())
+    def next_run():   # the next run to start (`_next_index`), or None
+        i = _next_index(queue, lambda c: time_limit is None or time.time() - t0 + expected(c) < time_limit, waits_on_fit)
+        return None if i is None else queue.pop(i)
     pb = None
     if progress and todo:
         from fastprogress.fastprogress import progress_bar
@@ -357,7 +365,6 @@ def run_grid(cfgs: list[Config], jobs=1, force=False, device=None, root=None, pr
         import concurrent.futures as cf, multiprocessing as mp
         threads = max(1, (os.cpu_count() or 1) // jobs) if (device or default_device().type) == 'cpu' else 2
         with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context('spawn'), initializer=_worker_init, initargs=(threads, os.getpid())) as ex:
-            futs = {}
             def submit():   # keep `jobs` runs in flight, while the time limit allows
                 while len(futs) < jobs and (c := next_run()) is not None:
                     futs[ex.submit(_run_safe, c.to_dict(), device, commit, fit_cache, snapshots, trace_test)] = c

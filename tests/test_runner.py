@@ -184,6 +184,17 @@ def test_time_limit_starts_no_run_past_it(tmp_path):
     with pytest.raises(ValueError, match='time_limit'): run_grid(cfgs, root=tmp_path, device='cpu', progress=False, time_limit=0)
 
 
+def test_next_run_passes_over_a_run_that_would_wait_on_another_runs_fit():
+    "With `fit_cache` and several workers, a queued run whose main fit a run in flight is training would only hold a worker on that fit's lock: the first run that need not wait starts instead; the waiting one still starts when nothing else can, and the time limit comes first."
+    from lt_repro.experiments import _next_index
+    b2, b0, b1 = grid(SMALL, seeds=(2, 0, 1), method=['crt'])   # queue order: seed 2's fit is being trained by a run in flight
+    waits, always = (lambda c: c.seed == 2), (lambda c: True)
+    assert _next_index([b2, b0, b1], always, waits) == 1
+    assert _next_index([b2], always, waits) == 0                                  # nothing else to start: it starts (and waits)
+    assert _next_index([b2, b0], lambda c: c.seed == 2, waits) == 0               # the only one inside the time limit
+    assert _next_index([b2, b0], lambda c: False, waits) is None
+    assert _next_index([b0, b2], always, lambda c: False) == 0                    # no fit in flight: queue order
+
 def _walls(monkeypatch, walls: dict):
     "Make `run_grid`'s runs real but recorded as if each method took `walls[method]` seconds (what its time limit reads)."
     import lt_repro.experiments as E
