@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, sys, os, time, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore', message='.*torch.jit.script.*is deprecated')   # raised by a dependency's import, not ours
-from .experiments import Config, grid, method_rows, run_grid, get_grid, GRIDS, load_results, summarise, pm, results_dir, rehearse, rehearsal, REHEARSAL_N_MAX, recorded, MixedPrecision, TABLE_OPTIONS
+from .experiments import Config, grid, method_rows, run_grid, get_grid, GRIDS, load_results, summarise, pm, results_dir, rehearse, rehearsal, REHEARSAL_N_MAX, recorded, MixedPrecision
 
 # the study modules register their grids on import
 STUDIES = ('lt_repro.resampling',)
@@ -213,7 +213,7 @@ def main(argv=None):
         try: shown = claims(st, _split(a.verdict) if a.verdict else None)
         except ValueError as x: raise SystemExit(f"lt_repro status: {x}")
         import pandas as pd
-        with pd.option_context(*TABLE_OPTIONS):
+        with pd.option_context('display.width', 250, 'display.max_colwidth', 110):
             print(status_counts(st).to_string())
             for n, t in shown.groupby('study', sort=False):
                 print(f"\n== {n}: {STUDIES[n][3]} ({STUDIES[n][2]})")
@@ -231,7 +231,7 @@ def main(argv=None):
         _load_studies()
         t = time.time(); df = rehearse(_split(a.grid), a.jobs, n_max=a.n_max, device=a.device)
         import pandas as pd
-        with pd.option_context(*TABLE_OPTIONS): print(df.drop(columns='error').to_string(index=False))
+        with pd.option_context('display.width', 250, 'display.max_colwidth', 90): print(df.drop(columns='error').to_string(index=False))
         for _, r in df[~df.ok].iterrows(): print(f"FAILED {r.grid} {r.dataset} {r.schedule} {r.method} {r.params}: {r.error}")
         print(f"rehearsed {len(df)} runs of {a.grid} in {time.time() - t:.0f}s: {int(df.ok.sum())} ok, {int((~df.ok).sum())} failed")
         return 0 if df.ok.all() else 1

@@ -16,13 +16,13 @@ from .train import METHODS, SCHEDULES, SCHEDULE_REVISIONS, GRIDS, register_grid,
 import lt_repro.csa, lt_repro.auxiliary, lt_repro.dive, lt_repro.stg  # noqa: F401  (register their methods and grids; every method module is imported here, so workers know them)
 
 # %% auto #0
-__all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'RECORD_COLUMNS', 'KEYS', 'TABLE_OPTIONS', 'Config',
-           'superseded', 'config_hash', 'git_commit', 'versions', 'device_name', 'results_dir', 'Registry', 'run_one',
-           'grid', 'method_rows', 'recorded', 'recorded_elsewhere', 'MixedPrecision', 'record_precision',
-           'precision_clash', 'run_grid', 'rehearsal', 'rehearse', 'import_records', 'load_results', 'records_or_plan',
-           'split_superseded', 'twin_records', 'in_grid', 'summarise', 'seed_gap', 'paired_gap', 'judge',
-           'best_of_trace', 'trace_table', 'pm', 'wide_tables', 'trace_frame', 'plot_trace', 'record_shots',
-           'cam_pairs', 'cam_agreement', 'record_dataset', 'show_record_cams', 'cam_table', 'cam_figure']
+__all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'RECORD_COLUMNS', 'KEYS', 'Config', 'superseded',
+           'config_hash', 'git_commit', 'versions', 'device_name', 'results_dir', 'Registry', 'run_one', 'grid',
+           'method_rows', 'recorded', 'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash',
+           'run_grid', 'rehearsal', 'rehearse', 'import_records', 'load_results', 'records_or_plan', 'split_superseded',
+           'twin_records', 'in_grid', 'summarise', 'seed_gap', 'paired_gap', 'judge', 'best_of_trace', 'trace_table',
+           'pm', 'trace_frame', 'plot_trace', 'record_shots', 'cam_pairs', 'cam_agreement', 'record_dataset',
+           'show_record_cams', 'cam_table', 'cam_figure']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max', 'n_test', 'draw')   # fields added after records existed: hashed only when set
@@ -526,13 +526,6 @@ def pm(mean, std, n=None, digits=1) -> str:
     if mean is None or (isinstance(mean, float) and np.isnan(mean)): return '–'
     s = f"{mean:.{digits}f} ± {std:.{digits}f}" if std == std and std is not None else f"{mean:.{digits}f}"
     return s + (f" (n={n})" if n is not None else '')
-
-# %% ../nbs/04_experiments.ipynb #widetab2
-TABLE_OPTIONS = ('display.width', 250, 'display.max_columns', 30, 'display.max_colwidth', 110)   # pandas' display options for this package's tables, as `pd.option_context` takes them
-
-def wide_tables():
-    "Set pandas' display options to `TABLE_OPTIONS` for the session: this package's wide tables shown whole."
-    for k, v in zip(TABLE_OPTIONS[::2], TABLE_OPTIONS[1::2]): pd.set_option(k, v)
 
 # %% ../nbs/04_experiments.ipynb #8f17f9d6
 def trace_frame(df: pd.DataFrame) -> pd.DataFrame:
