@@ -15,12 +15,12 @@ __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 
            'DATASET_NAMES', 'CRT_VARIANTS', 'OFFICIAL_PC', 'GAMMA1', 'CLAIMS', 'CAM_CLAIM', 'resampling_grid',
            'resampling_cifar100_grid', 'resampling_cifar100_cpu_grid', 'head_tail', 'with_head_tail', 'official_shots',
            'official_groups', 'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'resampling_records',
-           'table1_variant', 'resampling_crt_epoch_grid', 'resampling_crt_bn_grid', 'resampling_crt_cpu_grid',
-           'resampling_crt_epoch_cpu_grid', 'resampling_crt_bn_cpu_grid', 'crt_variant_table', 'table1_paper_rows',
-           'resampling_trace_grid', 'official_head_tail', 'resampling_draw_grid', 'embeddings', 'plot_embeddings',
-           'resampling_cpu_records', 'resampling_gradcam_cpu_grid', 'judge_claim', 'paper_evidence', 'cam_frame',
-           'verdict_table', 'gradcam_records', 'resampling_status', 'show_gradcam_pairs', 'figure3',
-           'resampling_gradcam_grid']
+           'table1_variant', 'resampling_crt_epoch_grid', 'resampling_crt_bn_grid', 'budget_step_rows',
+           'resampling_crt_cpu_grid', 'resampling_crt_epoch_cpu_grid', 'resampling_crt_bn_cpu_grid',
+           'crt_variant_table', 'table1_paper_rows', 'resampling_trace_grid', 'official_head_tail',
+           'resampling_draw_grid', 'embeddings', 'plot_embeddings', 'resampling_cpu_records',
+           'resampling_gradcam_cpu_grid', 'judge_claim', 'paper_evidence', 'cam_frame', 'verdict_table',
+           'gradcam_records', 'resampling_status', 'show_gradcam_pairs', 'figure3', 'resampling_gradcam_grid']
 
 # %% ../nbs/10_resampling_study.ipynb #1adea8b3
 PAPER_SCHEDULE = {'mnist': 'cosine', 'fashion': 'cosine', 'cmnist': 'cosine', 'cifar100': 'csa'}   # seed 001's own schedule per dataset
@@ -190,11 +190,15 @@ def resampling_crt_bn_grid(scale='full') -> list[Config]:
     "Table 1's CIFAR-100-LT cRT rows (both schedules) with φ's BatchNorm in train mode during cRT, as the decoupling code runs it (`bn='train'`: batch statistics, running statistics re-estimated on the class-aware batches), as the experiment `resampling_crt_bn`: under `fit_cache` each re-uses CE's fit of the same seed and schedule."
     return table1_variant('resampling_crt_bn', scale, lambda c: c.method == 'crt', bn='train')
 
+def budget_step_rows(name, scale, methods) -> list[Config]:
+    "The CPU budget's `methods` on the paper's step schedule scaled to 20 epochs (`resampling_cifar100_cpu`'s configs, 3 seeds) once more, as the experiment `name`; at CI scale, that grid's one-epoch one-cycle ones."
+    return table1_variant(name, scale, lambda c: c.method in methods and c.schedule == (PAPER_SCHEDULE['cifar100'] if scale == 'full' else 'one_cycle'),
+                          of=resampling_cifar100_cpu_grid)
+
 @register_grid('resampling_crt_cpu')
 def resampling_crt_cpu_grid(scale='full') -> list[Config]:
-    "The CPU budget's CE and cRT on the paper's step schedule scaled to 20 epochs (`resampling_cifar100_cpu`'s configs, 3 seeds) once more, as the experiment `resampling_crt_cpu`: the cRT that the CPU variants below are paired with, on the same CE fit (the budget's own fits were not kept). At CI scale, that grid's one-epoch one-cycle CE and cRT."
-    return table1_variant('resampling_crt_cpu', scale, lambda c: c.method in ('ce', 'crt') and c.schedule == (PAPER_SCHEDULE['cifar100'] if scale == 'full' else 'one_cycle'),
-                          of=resampling_cifar100_cpu_grid)
+    "The CPU budget's step-schedule CE and cRT once more (`budget_step_rows`), as the experiment `resampling_crt_cpu`: the cRT that the CPU variants below are paired with, on the same CE fit (the budget's own fits were not kept)."
+    return budget_step_rows('resampling_crt_cpu', scale, ('ce', 'crt'))
 
 @register_grid('resampling_crt_epoch_cpu')
 def resampling_crt_epoch_cpu_grid(scale='full') -> list[Config]:
@@ -293,8 +297,7 @@ def resampling_cpu_records(res=None) -> pd.DataFrame:
 @register_grid('resampling_gradcam_cpu')
 def resampling_gradcam_cpu_grid(scale='full') -> list[Config]:
     "The CPU budget's CE and CB-RS on the paper's step schedule scaled to 20 epochs (`resampling_cifar100_cpu`'s configs, 3 seeds) once more, as the experiment `resampling_gradcam_cpu`: records with Grad-CAM maps for Figure 3 at that budget (the grid's own records predate `cams`). At CI scale, that grid's one-epoch one-cycle CE and CB-RS."
-    return table1_variant('resampling_gradcam_cpu', scale, lambda c: c.method in ('ce', 'cbrs') and c.schedule == (PAPER_SCHEDULE['cifar100'] if scale == 'full' else 'one_cycle'),
-                          of=resampling_cifar100_cpu_grid)
+    return budget_step_rows('resampling_gradcam_cpu', scale, ('ce', 'cbrs'))
 
 # %% ../nbs/10_resampling_study.ipynb #191881f8
 GAMMA1 = ('qpower', {'q': 0.0})   # Figure 1's balanced end: weight n_y^-1 (a method in a claim is a name, or (name, params) for one setting)
