@@ -43,18 +43,23 @@ def _where_val(k, x, typ):
     return typ(x)
 
 def where(cfgs: list, conds: list) -> list:
-    "Keep the configs matching every `KEY=V1,V2` condition (a config field, e.g. `dataset=cifar10`, `rho=100`, `method=ce,crt`; `params` and `classes` take one JSON value, e.g. `params={}`), in grid order."
+    "Keep the configs matching every `KEY=V1,V2` condition (a config field, e.g. `dataset=cifar10`, `rho=100`, `method=ce,crt`; `params` and `classes` take one JSON value, e.g. `params={}`), in grid order. A value that no config of `cfgs` has (before any condition) is an error: a typo, not an empty selection."
+    every = cfgs
     for cond in conds:
         k, eq, v = cond.partition('=')
         if not eq or k not in Config.__dataclass_fields__: raise ValueError(f"--where {cond!r}: want KEY=VALUE[,VALUE] with KEY a config field ({', '.join(Config.__dataclass_fields__)})")
         if k in _JSON:
-            try: val = json.loads(v)
+            try: vals = [json.loads(v)]
             except json.JSONDecodeError: raise ValueError(f"--where {cond!r}: {k} takes one JSON value, e.g. --where 'params={{}}' or --where 'params={{\"q\": 0.5}}'") from None
-            cfgs = [c for c in cfgs if getattr(c, k) == val]; continue
-        typ = _NUM.get(k, int if k == 'seed' or k in _OPT_INT else str)
-        try: vals = set(_where_val(k, x, typ) for x in _split(v))
-        except ValueError: raise ValueError(f"--where {cond!r}: {k} wants {typ.__name__} values") from None
-        cfgs = [c for c in cfgs if getattr(c, k) in vals]
+        else:
+            typ = _NUM.get(k, int if k == 'seed' or k in _OPT_INT else str)
+            try: vals = [_where_val(k, x, typ) for x in _split(v)]
+            except ValueError: raise ValueError(f"--where {cond!r}: {k} wants {typ.__name__} values") from None
+        if every and (missing := [x for x in vals if not any(getattr(c, k) == x for c in every)]):
+            show = lambda x: json.dumps(x, sort_keys=True) if k in _JSON else f'{x:g}' if isinstance(x, float) else str(x)
+            have = dict.fromkeys(show(getattr(c, k)) for c in every)
+            raise ValueError(f"--where {cond!r}: no config here has {k} {' or '.join(map(show, missing))}; they have {', '.join(have)}")
+        cfgs = [c for c in cfgs if any(getattr(c, k) == x for x in vals)]
     return cfgs
 
 def configs_from_args(a) -> list:
@@ -62,7 +67,7 @@ def configs_from_args(a) -> list:
     seeds = _split(a.seeds, int)
     if a.grid:
         _load_studies()
-        cfgs = [c for g in _split(a.grid) for c in get_grid(g, a.scale)]
+        cfgs = [c for g in _grids('run', _split(a.grid)) for c in get_grid(g, a.scale)]
         if a.seeds_given: cfgs = [c for c in cfgs if c.seed in seeds]
         return where(cfgs, a.where or [])
     if not a.experiment or not a.dataset: raise SystemExit("lt_repro run: give --grid NAME, or at least --experiment and --dataset")
@@ -73,8 +78,17 @@ def configs_from_args(a) -> list:
         vals = _split(v, _NUM.get(k, str))
         if len(vals) == 1: base[k] = vals[0]
         else: axes[k] = vals
-    if a.params: base['params'] = json.loads(a.params)
+    if a.params:
+        try: base['params'] = json.loads(a.params)
+        except json.JSONDecodeError as x: raise ValueError(f"--params {a.params!r} is not JSON ({x}); e.g. --params '{{\"q\": 0.5}}'") from None
     return grid(base, seeds=seeds, **axes)
+
+def _grids(cmd, names) -> list:
+    "The grid names of a `--grid` option, each checked before any work: an unknown one ends `lt_repro cmd` with one line, not a traceback."
+    _load_studies()
+    for n in names:
+        if n not in GRIDS: raise SystemExit(f"lt_repro {cmd}: unknown grid {n!r}; registered: {', '.join(sorted(GRIDS))}")
+    return names
 
 def _parser():
     p = argparse.ArgumentParser(prog='lt_repro', description='Long-tailed classification reproductions on fastai.')
@@ -179,7 +193,8 @@ def main(argv=None):
     if a.cmd == 'run':
         a.seeds_given = a.seeds is not None
         a.seeds = a.seeds or '0,1,2'
-        cfgs = configs_from_args(a)
+        try: cfgs = configs_from_args(a)
+        except ValueError as x: raise SystemExit(f"lt_repro run: {x}") from None   # a bad field, value or --where: one line, not a traceback
         if a.list:   # every config on stdout (JSON lines); on stderr, how many are recorded and what is left, by table cell
             for c in cfgs: print(json.dumps(c.to_dict()))
             print(list_summary(cfgs, recorded(cfgs, a.results, twins=a.twins)), file=sys.stderr)
@@ -224,12 +239,11 @@ def main(argv=None):
         demo(a.out, _split(a.seeds, int), a.jobs, a.epochs, n_max=a.n_max); return 0
     if a.cmd == 'stage':
         from lt_repro.data import stage
-        paths = stage_grids(_split(a.grid), a.out) if a.grid else [stage(n, _split(a.rho, float), _split(a.data_seeds, int), a.out) for n in _split(a.dataset)]
+        paths = stage_grids(_grids('stage', _split(a.grid)), a.out) if a.grid else [stage(n, _split(a.rho, float), _split(a.data_seeds, int), a.out) for n in _split(a.dataset)]
         for p in paths: print(f"{p} ({p.stat().st_size / 2**20:.1f} MiB)")
         return 0
     if a.cmd == 'rehearse':
-        _load_studies()
-        t = time.time(); df = rehearse(_split(a.grid), a.jobs, n_max=a.n_max, device=a.device)
+        t = time.time(); df = rehearse(_grids('rehearse', _split(a.grid)), a.jobs, n_max=a.n_max, device=a.device)
         import pandas as pd
         with pd.option_context('display.width', 250, 'display.max_colwidth', 90): print(df.drop(columns='error').to_string(index=False))
         for _, r in df[~df.ok].iterrows(): print(f"FAILED {r.grid} {r.dataset} {r.schedule} {r.method} {r.params}: {r.error}")
