@@ -15,7 +15,7 @@ __all__ = ['PAPER_SCHEDULE', 'MNIST_BASE', 'CRT_MNIST', 'METHODS_T1', 'GAMMAS', 
            'DATASET_NAMES', 'CRT_VARIANTS', 'OFFICIAL_PC', 'GAMMA1', 'CLAIMS', 'CAM_CLAIM', 'resampling_grid',
            'resampling_cifar100_grid', 'resampling_cifar100_cpu_grid', 'head_tail', 'with_head_tail', 'official_shots',
            'official_groups', 'plot_head_tail', 'on_schedule', 'table1', 'plot_gamma', 'resampling_records',
-           'table1_variant', 'resampling_crt_epoch_grid', 'resampling_crt_bn_grid', 'budget_step_rows',
+           'table1_variant', 'resampling_crt_epoch_grid', 'resampling_crt_bn_grid', 'budget_rows',
            'resampling_crt_cpu_grid', 'resampling_crt_epoch_cpu_grid', 'resampling_crt_bn_cpu_grid',
            'crt_variant_table', 'table1_paper_rows', 'resampling_trace_grid', 'official_head_tail',
            'resampling_draw_grid', 'embeddings', 'plot_embeddings', 'resampling_cpu_records',
@@ -190,15 +190,16 @@ def resampling_crt_bn_grid(scale='full') -> list[Config]:
     "Table 1's CIFAR-100-LT cRT rows (both schedules) with φ's BatchNorm in train mode during cRT, as the decoupling code runs it (`bn='train'`: batch statistics, running statistics re-estimated on the class-aware batches), as the experiment `resampling_crt_bn`: under `fit_cache` each re-uses CE's fit of the same seed and schedule."
     return table1_variant('resampling_crt_bn', scale, lambda c: c.method == 'crt', bn='train')
 
-def budget_step_rows(name, scale, methods) -> list[Config]:
-    "The CPU budget's `methods` on the paper's step schedule scaled to 20 epochs (`resampling_cifar100_cpu`'s configs, 3 seeds) once more, as the experiment `name`; at CI scale, that grid's one-epoch one-cycle ones."
-    return table1_variant(name, scale, lambda c: c.method in methods and c.schedule == (PAPER_SCHEDULE['cifar100'] if scale == 'full' else 'one_cycle'),
-                          of=resampling_cifar100_cpu_grid)
+def budget_rows(name, scale, methods, one_cycle=False) -> list[Config]:
+    "The CPU budget's `methods` on the paper's step schedule scaled to 20 epochs (`resampling_cifar100_cpu`'s configs, 3 seeds) once more, as the experiment `name`; with `one_cycle`, its 20 one-cycle epochs of them after those (issue item 6: both schedules). At CI scale, that grid's one-epoch one-cycle ones."
+    sch = ((PAPER_SCHEDULE['cifar100'],) + (('one_cycle',) if one_cycle else ())) if scale == 'full' else ('one_cycle',)
+    rows = table1_variant(name, scale, lambda c: c.method in methods and c.schedule in sch, of=resampling_cifar100_cpu_grid)
+    return sorted(rows, key=lambda c: sch.index(c.schedule))   # the step schedule's first (the budget grid lists one-cycle first); stable within each
 
 @register_grid('resampling_crt_cpu')
 def resampling_crt_cpu_grid(scale='full') -> list[Config]:
-    "The CPU budget's step-schedule CE and cRT once more (`budget_step_rows`), as the experiment `resampling_crt_cpu`: the cRT that the CPU variants below are paired with, on the same CE fit (the budget's own fits were not kept)."
-    return budget_step_rows('resampling_crt_cpu', scale, ('ce', 'crt'))
+    "The CPU budget's step-schedule CE and cRT once more (`budget_rows`), as the experiment `resampling_crt_cpu`: the cRT that the CPU variants below are paired with, on the same CE fit (the budget's own fits were not kept)."
+    return budget_rows('resampling_crt_cpu', scale, ('ce', 'crt'))
 
 @register_grid('resampling_crt_epoch_cpu')
 def resampling_crt_epoch_cpu_grid(scale='full') -> list[Config]:
@@ -227,7 +228,7 @@ def crt_variant_table(main: pd.DataFrame, var: pd.DataFrame, name='resampling_cr
         if not len(a) or not len(b): continue
         for col, m in zip(('All', 'Many', 'Med.', 'Few'), METRICS):
             g = paired_gap(b[m], a[m])
-            rows.append({'schedule': s, 'metric': col, 'Table 1 cRT': pm(a[m].mean(), a[m].std(), len(a)), label: pm(b[m].mean(), b[m].std(), len(b)),
+            rows.append({'schedule': s, 'metric': col, 'cRT as in Table 1': pm(a[m].mean(), a[m].std(), len(a)), label: pm(b[m].mean(), b[m].std(), len(b)),
                          'difference, same seed': '–' if g is None else f"{g[0]:+.1f} ± {g[1]:.1f} (n={g[2]})"})
     return pd.DataFrame(rows)
 
@@ -296,8 +297,8 @@ def resampling_cpu_records(res=None) -> pd.DataFrame:
 
 @register_grid('resampling_gradcam_cpu')
 def resampling_gradcam_cpu_grid(scale='full') -> list[Config]:
-    "The CPU budget's CE and CB-RS on the paper's step schedule scaled to 20 epochs (`resampling_cifar100_cpu`'s configs, 3 seeds) once more, as the experiment `resampling_gradcam_cpu`: records with Grad-CAM maps for Figure 3 at that budget (the grid's own records predate `cams`). At CI scale, that grid's one-epoch one-cycle CE and CB-RS."
-    return budget_step_rows('resampling_gradcam_cpu', scale, ('ce', 'cbrs'))
+    "The CPU budget's CE and CB-RS on the paper's step schedule scaled to 20 epochs, then on its 20 one-cycle epochs (`resampling_cifar100_cpu`'s configs, 3 seeds; `budget_rows`), once more, as the experiment `resampling_gradcam_cpu`: records with Grad-CAM maps for Figure 3 at that budget (the grid's own records predate `cams`), on both schedules. At CI scale, that grid's one-epoch one-cycle CE and CB-RS."
+    return budget_rows('resampling_gradcam_cpu', scale, ('ce', 'cbrs'), one_cycle=True)
 
 # %% ../nbs/10_resampling_study.ipynb #191881f8
 GAMMA1 = ('qpower', {'q': 0.0})   # Figure 1's balanced end: weight n_y^-1 (a method in a claim is a name, or (name, params) for one setting)

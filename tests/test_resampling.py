@@ -154,7 +154,7 @@ def test_crt_epoch_grid_shares_ce_fits_and_pairs_by_seed():
     t = crt_variant_table(pd.concat([m, recs([c for c in main if c.method == 'ce'], lambda s: 0.0)]), v)
     assert list(t.schedule.unique()) == ['csa', 'one_cycle'] and list(t.metric[:4]) == ['All', 'Many', 'Med.', 'Few']
     assert t['difference, same seed'].iloc[0] == '+2.0 ± 1.0 (n=3)', t                      # paired by seed, CE rows left out
-    assert t['Table 1 cRT'].iloc[0] == '41.0 ± 1.0 (n=3)' and t['N draws an epoch'].iloc[0] == '43.0 ± 2.0 (n=3)'
+    assert t['cRT as in Table 1'].iloc[0] == '41.0 ± 1.0 (n=3)' and t['N draws an epoch'].iloc[0] == '43.0 ± 2.0 (n=3)'
     bn = resampling_crt_bn_grid()                                                            # the BatchNorm variant: the same CE fits, its own configs
     assert len(bn) == 6 and all(c.params['bn'] == 'train' and _fit_group(c) == ce[(c.schedule, c.seed)] for c in bn)
     assert not {c.config_id for c in bn} & {c.config_id for c in main + var}
@@ -263,11 +263,18 @@ def test_figure3_cpu_row_reads_its_own_records_and_budget():
     assert p.verdict == 'reproduced' and '— CPU budget' not in p.claim         # the paper-setting row does not read the CPU maps ...
     assert fig3(None, moved.assign(cams=[moved.cams.iloc[0]] * 6)).verdict.tolist() == ['not']       # ... and the CPU row no other maps
     (_, e), = fig3(None, moved.iloc[:0]).iterrows()
-    assert e.verdict == 'not run' and e.claim == r.claim                      # before any run: the same setting, from the grid
-    assert {c.epochs for c in resampling_gradcam_cpu_grid()} == {20} and {c.schedule for c in resampling_gradcam_cpu_grid()} == {'csa'}
+    assert e.verdict == 'not run' and e.claim == r.claim.replace('schedule,', 'schedule, checked on one-cycle,')   # before any run: the setting the grid plans
+    g = resampling_gradcam_cpu_grid()
+    assert {c.epochs for c in g} == {20} and [c.schedule for c in g] == ['csa'] * 6 + ['one_cycle'] * 6   # the step schedule's runs first (recorded before the one-cycle check was added)
     cpu_cfg = {c.config_id for c in resampling_cifar100_cpu_grid()}
-    assert all(dataclasses.replace(c, experiment='resampling_cifar100_cpu').config_id in cpu_cfg for c in resampling_gradcam_cpu_grid())   # the budget's own configs, renamed
-    assert sorted((c.method, c.seed) for c in resampling_gradcam_cpu_grid()) == [(m, s) for m in ('cbrs', 'ce') for s in (0, 1, 2)]
+    assert all(dataclasses.replace(c, experiment='resampling_cifar100_cpu').config_id in cpu_cfg for c in g)   # the budget's own configs, renamed
+    assert sorted((c.schedule, c.method, c.seed) for c in g) == [(s, m, i) for s in ('csa', 'one_cycle') for m in ('cbrs', 'ce') for i in (0, 1, 2)]
+    # the one-cycle check (issue item 6): until each side has two pairs of runs the row says it has not run; then it can fail
+    oc = lambda recs: pd.DataFrame([dict(r, schedule='one_cycle') for r in recs])
+    (_, h), = fig3(None, pd.concat([moved, oc([rec('ce', 0, 0.05), rec('ce', 1, 0.05), rec('cbrs', 1, 0.8)])], ignore_index=True)).iterrows()
+    assert h.verdict == 'reproduced' and h.ours.endswith('(one_cycle: not run)') and 'checked on one-cycle' in h.claim, (h.ours, h.claim)
+    (_, f), = fig3(None, pd.concat([moved, oc([rec('ce', s, 0.3) for s in range(3)] + [rec('cbrs', s, 0.0) for s in range(3)])], ignore_index=True)).iterrows()
+    assert f.verdict == 'partly' and f.ours.endswith('(one_cycle: fails)'), f.ours      # under one-cycle CB-RS's maps agree with CE's better than CE's own: the check fails
 
 def test_cam_shot_groups_follow_the_official_index_split():
     "Figure 3's agreement, like nb 10's tables, puts CIFAR-100-LT's classes in many / medium / few by the official code's index split (36 / 35 / 29), not the records' count rule (35 / 35 / 30)."
