@@ -21,8 +21,8 @@ __all__ = ['REQUIRED_FIELDS', 'REHEARSAL_N_MAX', 'REHEARSAL_N_TEST', 'RECORD_COL
            'method_rows', 'recorded', 'recorded_elsewhere', 'MixedPrecision', 'record_precision', 'precision_clash',
            'run_grid', 'rehearsal', 'rehearse', 'import_records', 'load_results', 'records_or_plan', 'split_superseded',
            'twin_records', 'in_grid', 'summarise', 'seed_gap', 'paired_gap', 'judge', 'best_of_trace', 'trace_table',
-           'pm', 'trace_frame', 'plot_trace', 'record_shots', 'cam_pairs', 'cam_agreement', 'record_dataset',
-           'show_record_cams', 'cam_table', 'cam_figure']
+           'pm', 'wide_tables', 'trace_frame', 'plot_trace', 'record_shots', 'cam_pairs', 'cam_agreement',
+           'record_dataset', 'show_record_cams', 'cam_table', 'cam_figure']
 
 # %% ../nbs/04_experiments.ipynb #50d17bf3
 _LATER_FIELDS = ('classes', 'n_max', 'n_test', 'draw')   # fields added after records existed: hashed only when set
@@ -526,6 +526,11 @@ def pm(mean, std, n=None, digits=1) -> str:
     if mean is None or (isinstance(mean, float) and np.isnan(mean)): return '–'
     s = f"{mean:.{digits}f} ± {std:.{digits}f}" if std == std and std is not None else f"{mean:.{digits}f}"
     return s + (f" (n={n})" if n is not None else '')
+
+# %% ../nbs/04_experiments.ipynb #w1detab1
+def wide_tables():
+    "Let a notebook show this project's tables whole: 250 characters a line, 30 columns, and no cell cut short (importing fastai sets pandas' `display.max_colwidth` to 600 characters, so a setting made before that import does not last)."
+    pd.set_option('display.width', 250); pd.set_option('display.max_columns', 30); pd.set_option('display.max_colwidth', None)
 
 # %% ../nbs/04_experiments.ipynb #8f17f9d6
 def trace_frame(df: pd.DataFrame) -> pd.DataFrame:
