@@ -75,7 +75,8 @@ def configs_from_args(a) -> list:
     for k in ('experiment', 'dataset', 'method', 'schedule', 'model') + tuple(_NUM):
         v = getattr(a, k)
         if v is None: continue
-        vals = _split(v, _NUM.get(k, str))
+        try: vals = _split(v, _NUM.get(k, str))
+        except ValueError: raise ValueError(f"--{k.replace('_', '-')} {v!r}: want {_NUM[k].__name__} values, comma-separated") from None
         if len(vals) == 1: base[k] = vals[0]
         else: axes[k] = vals
     if a.params:
@@ -202,6 +203,10 @@ def main(argv=None):
         import contextlib, torch
         from lt_repro import train
         from lt_repro.train import cpu_bf16, compiled
+        if a.device:   # a device this machine lacks would fail every run of the grid, one traceback each: say it once, before any
+            try: dev = torch.device(a.device)
+            except RuntimeError as x: raise SystemExit(f"lt_repro run: --device {a.device!r}: {x}") from None
+            if dev.type == 'cuda' and not torch.cuda.is_available(): raise SystemExit(f"lt_repro run: --device {a.device}, but torch sees no CUDA device on this machine (leave out --device: the runner takes the GPU when there is one, else the CPU)")
         if a.cpu_bf16 and torch.device(a.device or train.default_device()).type == 'cpu' and not train.cpu_has_bf16():   # emulated bf16: slower, not faster
             raise SystemExit(f"lt_repro run --cpu-bf16: this CPU ({train.cpu_isa()}) has no bf16 instructions, so bf16 autocast would be emulated, "
                              "several times slower than fp32 (`lt_repro bench --what precision` measures it). Leave out --cpu-bf16 to train in fp32; "
