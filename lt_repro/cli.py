@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, json, sys, os, time, warnings
 from pathlib import Path
 warnings.filterwarnings('ignore', message='.*torch.jit.script.*is deprecated')   # raised by a dependency's import, not ours
-from .experiments import Config, grid, method_rows, run_grid, get_grid, GRIDS, load_results, summarise, pm, results_dir, rehearse, rehearsal, REHEARSAL_N_MAX, recorded, MixedPrecision
+from .experiments import Config, grid, method_rows, run_grid, get_grid, GRIDS, load_results, in_grid, summarise, pm, results_dir, rehearse, rehearsal, REHEARSAL_N_MAX, recorded, MixedPrecision
 
 # the study modules register their grids on import
 STUDIES = ('lt_repro.resampling',)
@@ -217,7 +217,13 @@ def main(argv=None):
                               twins=a.twins)
             except MixedPrecision as e: raise SystemExit(f"lt_repro run: {e}") from None
         from fastai.torch_core import rank_distrib
-        if rank_distrib() == 0: print(f"ran {r['ran']}, skipped {r['skipped']} (already recorded), failed {r['failed']}, not started {r['not_started']} (time limit)")
+        if rank_distrib() == 0:
+            print(f"ran {r['ran']}, skipped {r['skipped']} (already recorded), failed {r['failed']}, not started {r['not_started']} (time limit)")
+            recs = [load_results(x, a.results) for x in dict.fromkeys(c.experiment for c in cfgs)]
+            recs = [d[in_grid(d, cfgs)] for d in recs if len(d)]
+            if any(len(d) for d in recs):   # what the command's configs stand at now, every recorded seed (`lt_repro summary EXPERIMENT`: the whole experiment)
+                import pandas as pd
+                print('\n' + summary_table(pd.concat([d for d in recs if len(d)], ignore_index=True)))
         return 1 if r['failed'] else 0
     if a.cmd == 'import':
         from lt_repro.experiments import import_records
