@@ -227,9 +227,12 @@ def main(argv=None):
         return 1 if r['failed'] else 0
     if a.cmd == 'import':
         from lt_repro.experiments import import_records
+        if missing := [f for f in a.files if not Path(f).is_file()]: raise SystemExit(f"lt_repro import: no such file {', '.join(missing)}; nothing imported")
         for f in a.files: print(f, import_records(f, a.results))
         return 0
     if a.cmd == 'summary':
+        if a.experiment and not (results_dir(a.results)/f'{a.experiment}.jsonl').exists():
+            raise SystemExit(f"lt_repro summary: no experiment {a.experiment!r} in {results_dir(a.results)}; there: {', '.join(sorted(f.stem for f in results_dir(a.results).glob('*.jsonl')))}")
         print(summary_table(load_results(a.experiment, a.results))); return 0
     if a.cmd == 'status':
         from lt_repro.status import STUDIES, status, status_counts, claims
