@@ -68,7 +68,9 @@ def configs_from_args(a) -> list:
     if a.grid:
         _load_studies()
         cfgs = [c for g in _grids('run', _split(a.grid)) for c in get_grid(g, a.scale)]
-        if a.seeds_given: cfgs = [c for c in cfgs if c.seed in seeds]
+        if a.seeds_given:
+            if missing := [s for s in seeds if not any(c.seed == s for c in cfgs)]: raise ValueError(f"--seeds {a.seeds}: no config here has seed {', '.join(map(str, missing))}; they have {', '.join(map(str, sorted({c.seed for c in cfgs})))}")
+            cfgs = [c for c in cfgs if c.seed in seeds]
         return where(cfgs, a.where or [])
     if not a.experiment or not a.dataset: raise SystemExit("lt_repro run: give --grid NAME, or at least --experiment and --dataset")
     base, axes = {}, {}
