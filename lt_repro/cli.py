@@ -220,7 +220,7 @@ def main(argv=None):
             except MixedPrecision as e: raise SystemExit(f"lt_repro run: {e}") from None
         from fastai.torch_core import rank_distrib
         if rank_distrib() == 0:
-            print(f"ran {r['ran']}, skipped {r['skipped']} (already recorded), failed {r['failed']}, not started {r['not_started']} (time limit)")
+            print(f"\nran {r['ran']}, skipped {r['skipped']} (already recorded), failed {r['failed']}, not started {r['not_started']} (time limit)")
             recs = [load_results(x, a.results) for x in dict.fromkeys(c.experiment for c in cfgs)]
             recs = [d[in_grid(d, cfgs)] for d in recs if len(d)]
             if any(len(d) for d in recs):   # what the command's configs stand at now, every recorded seed (`lt_repro summary EXPERIMENT`: the whole experiment)
