@@ -66,7 +66,6 @@ def configs_from_args(a) -> list:
     "The configs a `run` command asks for."
     seeds = _split(a.seeds, int)
     if a.grid:
-        _load_studies()
         cfgs = [c for g in _grids('run', _split(a.grid)) for c in get_grid(g, a.scale)]
         if a.seeds_given:
             if missing := [s for s in seeds if not any(c.seed == s for c in cfgs)]: raise ValueError(f"--seeds {a.seeds}: no config here has seed {', '.join(map(str, missing))}; they have {', '.join(map(str, sorted({c.seed for c in cfgs})))}")
