@@ -42,6 +42,12 @@ def _where_val(k, x, typ):
     if k in _OPT_INT and x.lower() in ('none', 'null'): return None
     return typ(x)
 
+def _no_such(cfgs: list, k, vals, what):
+    "Raise ValueError if some of `vals` is a value of field `k` that no config of `cfgs` has (a typo, not an empty selection), naming those they have; `what`: the option, for the message."
+    if cfgs and (missing := [x for x in vals if not any(getattr(c, k) == x for c in cfgs)]):
+        show = lambda x: json.dumps(x, sort_keys=True) if k in _JSON else f'{x:g}' if isinstance(x, float) else str(x)
+        raise ValueError(f"{what}: no config here has {k} {' or '.join(map(show, missing))}; they have {', '.join(dict.fromkeys(show(getattr(c, k)) for c in cfgs))}")
+
 def where(cfgs: list, conds: list) -> list:
     "Keep the configs matching every `KEY=V1,V2` condition (a config field, e.g. `dataset=cifar10`, `rho=100`, `method=ce,crt`; `params` and `classes` take one JSON value, e.g. `params={}`), in grid order. A value that no config of `cfgs` has (before any condition) is an error: a typo, not an empty selection."
     every = cfgs
@@ -55,10 +61,7 @@ def where(cfgs: list, conds: list) -> list:
             typ = _NUM.get(k, int if k == 'seed' or k in _OPT_INT else str)
             try: vals = [_where_val(k, x, typ) for x in _split(v)]
             except ValueError: raise ValueError(f"--where {cond!r}: {k} wants {typ.__name__} values") from None
-        if every and (missing := [x for x in vals if not any(getattr(c, k) == x for c in every)]):
-            show = lambda x: json.dumps(x, sort_keys=True) if k in _JSON else f'{x:g}' if isinstance(x, float) else str(x)
-            have = dict.fromkeys(show(getattr(c, k)) for c in every)
-            raise ValueError(f"--where {cond!r}: no config here has {k} {' or '.join(map(show, missing))}; they have {', '.join(have)}")
+        _no_such(every, k, vals, f"--where {cond!r}")
         cfgs = [c for c in cfgs if any(getattr(c, k) == x for x in vals)]
     return cfgs
 
@@ -68,7 +71,7 @@ def configs_from_args(a) -> list:
     if a.grid:
         cfgs = [c for g in _grids('run', _split(a.grid)) for c in get_grid(g, a.scale)]
         if a.seeds_given:
-            if missing := [s for s in seeds if not any(c.seed == s for c in cfgs)]: raise ValueError(f"--seeds {a.seeds}: no config here has seed {', '.join(map(str, missing))}; they have {', '.join(map(str, sorted({c.seed for c in cfgs})))}")
+            _no_such(cfgs, 'seed', seeds, f"--seeds {a.seeds}")
             cfgs = [c for c in cfgs if c.seed in seeds]
         return where(cfgs, a.where or [])
     if not a.experiment or not a.dataset: raise SystemExit("lt_repro run: give --grid NAME, or at least --experiment and --dataset")
